@@ -1,0 +1,34 @@
+# The course's everyday commands. `make install` then `make test` is all a newcomer needs.
+PY ?= python
+TORCH ?= torch==2.13.0
+# the project's shared data folder beside the checkout, when there is one (else llm_nb.data downloads into ~/.cache/llm_nb)
+LLM_NB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+export LLM_NB_DATA
+
+.PHONY: install test test-nbs test-py export clean nb check bench
+
+install:            ## CPU torch first (an unpinned torch pulls the CUDA build), then the package and its dev tools
+	$(PY) -m pip install $(TORCH)
+	$(PY) -m pip install -e ".[dev]"
+
+test: test-nbs test-py   ## every notebook's tests (2 workers), then pytest
+
+test-nbs:
+	nbdev_test --n_workers 2 --timing
+
+test-py:
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+export:             ## notebooks -> llm_nb/*.py and README.md
+	nbdev_export
+	$(PY) tools/nbtool.py readme
+
+clean:              ## strip notebook metadata the way CI checks it
+	nbdev_clean
+
+nb:                 ## re-run one notebook in place with outputs: make nb NB=nbs/01_tokenization.ipynb
+	$(PY) tools/nbtool.py run $(NB)
+	nbdev_clean --fname $(NB)
+
+check:              ## fail if the exported package or the notebooks' cleanliness are out of step
+	nbdev_export && $(PY) tools/nbtool.py readme && nbdev_clean && git diff --exit-code -- llm_nb nbs README.md
