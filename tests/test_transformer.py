@@ -193,3 +193,23 @@ def test_seq2seq_leak_padding_cache(norm_position, pos):
         memory, cache = m.encode(src_pad, mask), m.new_cache()
         steps = torch.cat([m.decode(tgt[:, t:t + 1], memory, src_mask=mask, cache=cache) for t in range(8)], 1)
         torch.testing.assert_close(steps, ref, atol=1e-5, rtol=0)
+
+def test_left_padded_batch_matches_transformers(tmp_path):
+    "A left-padded batch (attention_mask + positions), with and without the cache, equals transformers on the real tokens."
+    hf, folder = make_hf(tmp_path, 48, 3, 2, 100, 32, {})
+    ours = GPT.from_pretrained(folder).eval(); hf.eval()
+    idx = torch.randint(0, 100, (2, 12), generator=torch.Generator().manual_seed(2))
+    am = torch.ones(2, 12, dtype=torch.long); am[1, :4] = 0                  # sequence 1 has 4 pad tokens on the left
+    pos = (am.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        ref = hf(idx, attention_mask=am, position_ids=pos).logits
+        got = ours(idx, attention_mask=am, positions=pos)
+        real = am.bool()
+        torch.testing.assert_close(got[real], ref[real], atol=1e-5, rtol=0)
+        cache = ours.new_cache()
+        parts = [ours(idx[:, :6], cache=cache, attention_mask=am[:, :6], positions=pos[:, :6])]
+        parts += [ours(idx[:, t:t + 1], cache=cache, attention_mask=am[:, :t + 1], positions=pos[:, t:t + 1]) for t in range(6, 12)]
+        torch.testing.assert_close(torch.cat(parts, 1)[real], ref[real], atol=1e-5, rtol=0)
+        # the padded row's real tokens equal the same sequence run alone without padding
+        alone = ours(idx[1:, 4:])
+        torch.testing.assert_close(got[1, 4:], alone[0], atol=1e-5, rtol=0)
