@@ -5,19 +5,20 @@
 # %% auto #0
 __all__ = ['BLEU_TOKENIZERS', 'BLEU_SMOOTH_DEFAULTS', 'tokenize_13a', 'tokenize_zh', 'tokenize_char', 'ngram_counts',
            'bleu_stats', 'BLEUScore', 'bleu_from_stats', 'reference_sets', 'corpus_bleu', 'sentence_bleu',
-           'chrf_ngrams', 'chrf_from_stats', 'CHRFScore', 'corpus_chrf', 'sentence_chrf', 'rouge_tokenize',
-           'RougeScore', 'lcs_length', 'rouge_n', 'rouge_l', 'rouge', 'corpus_rouge', 'normalize_answer', 'exact_match',
-           'token_f1', 'squad_scores', 'perplexity', 'nll_from_logits', 'perplexity_from_logits', 'bits_per_byte']
+           'chrf_ngrams', 'chrf_from_stats', 'CHRFScore', 'corpus_chrf', 'sentence_chrf', 'porter_stem',
+           'rouge_tokenize', 'RougeScore', 'lcs_length', 'rouge_n', 'rouge_l', 'rouge', 'corpus_rouge',
+           'normalize_answer', 'exact_match', 'token_f1', 'squad_scores', 'perplexity', 'nll_from_logits',
+           'perplexity_from_logits', 'bits_per_byte']
 
-# %% ../nbs/08_metrics.ipynb #fb52decc
+# %% ../nbs/08_metrics.ipynb #5b535433
 import math, re, string
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-# %% ../nbs/08_metrics.ipynb #7c6a77a9
+# %% ../nbs/08_metrics.ipynb #beb9e624
 _13A_SYMBOLS = re.compile(r'([\{-\~\[-\` -\&\(-\+\:-\@\/])')  # { | } ~  [ \ ] ^ _ `  space ! " # $ % &  ( ) * +  : ; < = > ? @  /
 _13A_RULES = [
     (_13A_SYMBOLS, r' \1 '),                          # every such symbol becomes a token
@@ -38,7 +39,7 @@ def tokenize_13a(line:str, # one segment (a sentence) of detokenized text
         line = line.replace('&quot;', '"').replace('&amp;', '&').replace('&lt;', '<').replace('&gt;', '>')
     return _split_punctuation(f' {line} ')
 
-# %% ../nbs/08_metrics.ipynb #ed3c2a24
+# %% ../nbs/08_metrics.ipynb #2c176bbb
 _ZH_RANGES = [  # code-point ranges sacrebleu's `zh` tokenizer treats as CJK, as they work (not as its comments say)
     (0x2001, 0x2A6D),  # written as '\u20000'-'\u2a6d6' (meant: Extension B): really general punctuation ... dingbats
     (0x2E80, 0x2FDF),  # CJK radicals supplement, Kangxi radicals (and the mis-written '\u2f800'-'\u2fa1d')
@@ -66,7 +67,7 @@ def tokenize_char(line:str) -> str:
 
 BLEU_TOKENIZERS = {'13a': tokenize_13a, 'zh': tokenize_zh, 'char': tokenize_char, 'none': lambda line: line}
 
-# %% ../nbs/08_metrics.ipynb #984f0882
+# %% ../nbs/08_metrics.ipynb #17d475ed
 def ngram_counts(tokens:Sequence[str], # a list of tokens
                  max_order:int, # count n-grams of every order 1..max_order
                 ) -> Counter:
@@ -91,7 +92,7 @@ def bleu_stats(hyp:str, # a tokenized hypothesis (tokens separated by spaces)
     ref_len = _closest_ref_len(len(hyp_tokens), [len(t) for t in ref_tokens])
     return [len(hyp_tokens), ref_len] + matches + totals
 
-# %% ../nbs/08_metrics.ipynb #1255a525
+# %% ../nbs/08_metrics.ipynb #f33854bf
 BLEU_SMOOTH_DEFAULTS = {'none': None, 'floor': 0.1, 'add-k': 1, 'exp': None}
 
 @dataclass
@@ -143,7 +144,7 @@ def bleu_from_stats(stats:Sequence[int], # `[hyp_len, ref_len, matches_1..N, tot
     score = 0.0 if min(used) <= 0 else bp * math.exp(sum(math.log(p) for p in used) / n_used)
     return BLEUScore(score, matches, totals, precisions, bp, sys_len, ref_len)
 
-# %% ../nbs/08_metrics.ipynb #58228b02
+# %% ../nbs/08_metrics.ipynb #84495798
 def reference_sets(hyps:Sequence[str], # the hypotheses, one string per segment
                    refs:Sequence, # one stream `[r_1, ..., r_n]` or a list of streams `[[r_1, ...], [r'_1, ...]]`
                   ) -> list[list[str]]:
@@ -206,7 +207,7 @@ def sentence_bleu(hyp:str, # one system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     return corpus_bleu([hyp], [[r] for r in refs], smooth, smooth_value, tokenize, lowercase, effective_order, max_order)
 
-# %% ../nbs/08_metrics.ipynb #8231edac
+# %% ../nbs/08_metrics.ipynb #25c2e753
 _CHRF_PUNCT = set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~')
 
 def _chrf_words(sent:str) -> list[str]:
@@ -304,26 +305,102 @@ def sentence_chrf(hyp:str, # one system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     return corpus_chrf([hyp], [[r] for r in refs], **kwargs)
 
-# %% ../nbs/08_metrics.ipynb #89c1134c
-_ROUGE_TOKEN = re.compile(r'[a-z0-9]+')
-_porter = None
+# %% ../nbs/08_metrics.ipynb #4a0ea33d
+_VOWELS = frozenset('aeiou')
 
-def _stem(word:str) -> str:
-    global _porter
-    if _porter is None:
-        from nltk.stem.porter import PorterStemmer  # lazily: only ROUGE with stemming needs it
-        _porter = PorterStemmer()
-    return _porter.stem(word)
+def _cv(word:str) -> str:
+    "One letter per character: 'v' for a vowel, 'c' for a consonant; y is a vowel right after a consonant."
+    out = []
+    for i, ch in enumerate(word):
+        if ch in _VOWELS: out.append('v')
+        elif ch == 'y': out.append('c' if i == 0 or out[-1] == 'v' else 'v')
+        else: out.append('c')
+    return ''.join(out)
+
+def _measure(stem:str) -> int: return _cv(stem).count('vc')  # m in [C](VC)^m[V]
+def _has_vowel(stem:str) -> bool: return 'v' in _cv(stem)
+def _ends_double_consonant(w:str) -> bool: return len(w) >= 2 and w[-1] == w[-2] and _cv(w)[-1] == 'c'
+def _ends_cvc(w:str) -> bool:  # consonant-vowel-consonant, the last not w, x or y (NLTK: also a 2-letter 'vc')
+    cv = _cv(w)
+    return (len(w) >= 3 and cv[-3:] == 'cvc' and w[-1] not in 'wxy') or (len(w) == 2 and cv == 'vc')
+
+def _first_rule(word:str, rules) -> str:
+    "Apply the first rule `(suffix, replacement, condition_on_stem)` whose suffix ends `word`; later rules are not tried."
+    for suffix, repl, cond in rules:
+        if word.endswith(suffix):
+            stem = word[:len(word) - len(suffix)]
+            return stem + repl if cond(stem) else word
+    return word
+
+_m0, _m1, _always = (lambda s: _measure(s) > 0), (lambda s: _measure(s) > 1), (lambda s: True)
+_STEP1A = [('sses', 'ss', _always), ('ies', 'i', _always), ('ss', 'ss', _always), ('s', '', _always)]
+_STEP2 = [(suf, rep, _m0) for suf, rep in [
+    ('ational', 'ate'), ('tional', 'tion'), ('enci', 'ence'), ('anci', 'ance'), ('izer', 'ize'), ('bli', 'ble'),
+    ('alli', 'al'), ('entli', 'ent'), ('eli', 'e'), ('ousli', 'ous'), ('ization', 'ize'), ('ation', 'ate'),
+    ('ator', 'ate'), ('alism', 'al'), ('iveness', 'ive'), ('fulness', 'ful'), ('ousness', 'ous'), ('aliti', 'al'),
+    ('iviti', 'ive'), ('biliti', 'ble'), ('fulli', 'ful')]] + [('logi', 'log', lambda s: _measure(s + 'l') > 0)]
+_STEP3 = [(suf, rep, _m0) for suf, rep in [
+    ('icate', 'ic'), ('ative', ''), ('alize', 'al'), ('iciti', 'ic'), ('ical', 'ic'), ('ful', ''), ('ness', '')]]
+_STEP4 = [(suf, '', _m1) for suf in ['al', 'ance', 'ence', 'er', 'ic', 'able', 'ible', 'ant', 'ement', 'ment', 'ent']]
+_STEP4 += [('ion', '', lambda s: _measure(s) > 1 and s[-1] in 'st')]
+_STEP4 += [(suf, '', _m1) for suf in ['ou', 'ism', 'ate', 'iti', 'ous', 'ive', 'ize']]
+_IRREGULAR = {'skies': 'sky', 'sky': 'sky', 'dying': 'die', 'lying': 'lie', 'tying': 'tie', 'news': 'news',
+              'innings': 'inning', 'inning': 'inning', 'outings': 'outing', 'outing': 'outing',
+              'cannings': 'canning', 'canning': 'canning', 'howe': 'howe', 'proceed': 'proceed',
+              'exceed': 'exceed', 'succeed': 'succeed'}
+
+def _step1a(w):
+    if w.endswith('ies') and len(w) == 4: return w[:-3] + 'ie'
+    return _first_rule(w, _STEP1A)
+
+def _step1b(w):
+    if w.endswith('ied'): return w[:-3] + ('ie' if len(w) == 4 else 'i')
+    if w.endswith('eed'): return w[:-3] + 'ee' if _measure(w[:-3]) > 0 else w
+    for suffix in ('ed', 'ing'):
+        if w.endswith(suffix) and _has_vowel(w[:-len(suffix)]):
+            stem = w[:-len(suffix)]
+            break
+    else: return w
+    if stem.endswith(('at', 'bl', 'iz')): return stem + 'e'                            # conflat(ed) -> conflate
+    if _ends_double_consonant(stem): return stem if stem[-1] in 'lsz' else stem[:-1]   # hopp(ing) -> hop
+    return stem + 'e' if _measure(stem) == 1 and _ends_cvc(stem) else stem             # hop(ing) -> hope
+
+def _step1c(w):
+    return w[:-1] + 'i' if w.endswith('y') and len(w) > 2 and _cv(w[:-1])[-1] == 'c' else w
+
+def _step2(w):
+    if w.endswith('alli') and _measure(w[:-4]) > 0: return _step2(w[:-4] + 'al')
+    return _first_rule(w, _STEP2)
+
+def _step5(w):
+    if w.endswith('e'):
+        m = _measure(w[:-1])
+        if m > 1 or (m == 1 and not _ends_cvc(w[:-1])): w = w[:-1]
+    if w.endswith('ll') and _measure(w[:-1]) > 1: w = w[:-1]
+    return w
+
+_STEPS = [_step1a, _step1b, _step1c, _step2, lambda w: _first_rule(w, _STEP3), lambda w: _first_rule(w, _STEP4), _step5]
+
+def porter_stem(word:str, # one lowercase word
+               ) -> str:
+    "Porter (1980) stemmer, in NLTK's default variant (`PorterStemmer().stem`), for lowercase words."
+    if word in _IRREGULAR: return _IRREGULAR[word]
+    if len(word) <= 2: return word
+    for step in _STEPS: word = step(word)
+    return word
+
+# %% ../nbs/08_metrics.ipynb #d3bf5c2b
+_ROUGE_TOKEN = re.compile(r'[a-z0-9]+')
 
 def rouge_tokenize(text:str, # any text
                    stem:bool=False, # Porter-stem tokens longer than 3 characters
                   ) -> list[str]:
     "rouge-score's default tokenizer: lowercase, keep runs of [a-z0-9] (everything else separates), optional stemming."
     tokens = _ROUGE_TOKEN.findall(text.lower())
-    if stem: tokens = [_stem(t) if len(t) > 3 else t for t in tokens]
+    if stem: tokens = [porter_stem(t) if len(t) > 3 else t for t in tokens]
     return [t for t in tokens if _ROUGE_TOKEN.fullmatch(t)]
 
-# %% ../nbs/08_metrics.ipynb #574479aa
+# %% ../nbs/08_metrics.ipynb #d5b6c277
 @dataclass
 class RougeScore:
     "Precision, recall and F1 of one ROUGE variant (0-1, as rouge-score reports them)."
@@ -402,7 +479,7 @@ def corpus_rouge(hyps:Sequence[str], # system outputs
     return {t: RougeScore(*(sum(getattr(s[t], f) for s in per) / len(per) for f in ('precision', 'recall', 'fmeasure')))
             for t in types}
 
-# %% ../nbs/08_metrics.ipynb #ce251431
+# %% ../nbs/08_metrics.ipynb #98d2be6d
 _ARTICLES = re.compile(r'\b(a|an|the)\b', re.UNICODE)
 _ASCII_PUNCT = set(string.punctuation)
 
@@ -451,7 +528,7 @@ def squad_scores(predictions:Sequence[str], # one predicted answer per question
     f1 = sum(token_f1(p, a, squad_v2) for p, a in zip(predictions, answers))
     return {'exact_match': 100 * em / len(predictions), 'f1': 100 * f1 / len(predictions)}
 
-# %% ../nbs/08_metrics.ipynb #9ec6a45f
+# %% ../nbs/08_metrics.ipynb #4a4a4235
 def perplexity(mean_nll:float|torch.Tensor, # mean negative log-likelihood per token, in nats
               ) -> float:
     "Perplexity `exp(mean NLL)`; `inf` when the exponent overflows."

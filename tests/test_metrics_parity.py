@@ -128,3 +128,30 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='no hypotheses'): M.corpus_rouge([], [[]])
     with pytest.raises(TypeError, match='hypothesis 1 is a int'): M.corpus_bleu(['a', 3], ['a', 'b'])
     with pytest.raises(ValueError, match='2 predictions but 1 answer lists'): M.squad_scores(['a', 'b'], [['a']])
+
+
+SUFFIXES = ['', 's', 'es', 'ies', 'ied', 'ed', 'eed', 'ing', 'y', 'ational', 'tional', 'enci', 'anci', 'izer', 'bli',
+            'alli', 'entli', 'eli', 'ousli', 'ization', 'ation', 'ator', 'alism', 'iveness', 'fulness', 'ousness',
+            'aliti', 'iviti', 'biliti', 'fulli', 'logi', 'icate', 'ative', 'alize', 'iciti', 'ical', 'ful', 'ness',
+            'al', 'ance', 'ence', 'er', 'ic', 'able', 'ible', 'ant', 'ement', 'ment', 'ent', 'sion', 'tion', 'ou',
+            'ism', 'ate', 'iti', 'ous', 'ive', 'ize', 'e', 'll', 'sses', 'ss']
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='aeiouybcdlmnrstwxz0', min_size=0, max_size=7),
+       st.lists(st.sampled_from(SUFFIXES), min_size=0, max_size=3))
+def test_porter_matches_nltk(root, suffixes):
+    from nltk.stem.porter import PorterStemmer
+    word = root + ''.join(suffixes)
+    assert M.porter_stem(word) == PorterStemmer().stem(word), word
+
+
+def test_porter_matches_nltk_on_all_short_roots():
+    "Every root of up to 3 letters (short stems are where the m and cvc conditions bite) with common suffixes."
+    import itertools
+    from nltk.stem.porter import PorterStemmer
+    nltk_stem = PorterStemmer().stem
+    letters = 'aeiybdlstwz'
+    roots = [''.join(p) for n in (1, 2, 3) for p in itertools.product(letters, repeat=n)]
+    words = [r + s for r in roots for s in ['', 's', 'e', 'es', 'ed', 'ing', 'y', 'ies', 'ied', 'eed', 'll', 'ement', 'ion']]
+    bad = [(w, M.porter_stem(w), nltk_stem(w)) for w in words if M.porter_stem(w) != nltk_stem(w)]
+    assert not bad, bad[:10]
