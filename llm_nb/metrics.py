@@ -6,11 +6,11 @@
 __all__ = ['BLEU_TOKENIZERS', 'BLEU_SMOOTH_DEFAULTS', 'tokenize_13a', 'tokenize_zh', 'tokenize_char', 'ngram_counts',
            'bleu_stats', 'BLEUScore', 'bleu_from_stats', 'reference_sets', 'corpus_bleu', 'sentence_bleu',
            'chrf_ngrams', 'chrf_from_stats', 'CHRFScore', 'corpus_chrf', 'sentence_chrf', 'porter_stem',
-           'rouge_tokenize', 'RougeScore', 'lcs_length', 'rouge_n', 'rouge_l', 'rouge', 'corpus_rouge',
+           'rouge_tokenize', 'RougeScore', 'lcs_length', 'rouge_n', 'rouge_l', 'rouge_lsum', 'rouge', 'corpus_rouge',
            'normalize_answer', 'exact_match', 'token_f1', 'squad_scores', 'perplexity', 'nll_from_logits',
            'perplexity_from_logits', 'bits_per_byte']
 
-# %% ../nbs/08_metrics.ipynb #854a8af7
+# %% ../nbs/08_metrics.ipynb #f20adec9
 import math, re, string
 from collections import Counter
 from dataclasses import dataclass
@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-# %% ../nbs/08_metrics.ipynb #067f838e
+# %% ../nbs/08_metrics.ipynb #95bcd2e1
 _13A_SYMBOLS = re.compile(r'([\{-\~\[-\` -\&\(-\+\:-\@\/])')  # { | } ~  [ \ ] ^ _ `  space ! " # $ % &  ( ) * +  : ; < = > ? @  /
 _13A_RULES = [
     (_13A_SYMBOLS, r' \1 '),                          # every such symbol becomes a token
@@ -39,7 +39,7 @@ def tokenize_13a(line:str, # one segment (a sentence) of detokenized text
         line = line.replace('&quot;', '"').replace('&amp;', '&').replace('&lt;', '<').replace('&gt;', '>')
     return _split_punctuation(f' {line} ')
 
-# %% ../nbs/08_metrics.ipynb #36850659
+# %% ../nbs/08_metrics.ipynb #e40ca7c7
 _ZH_RANGES = [  # code-point ranges sacrebleu's `zh` tokenizer treats as CJK, as they work (not as its comments say)
     (0x2001, 0x2A6D),  # written as '\u20000'-'\u2a6d6' (meant: Extension B): really general punctuation ... dingbats
     (0x2E80, 0x2FDF),  # CJK radicals supplement, Kangxi radicals (and the mis-written '\u2f800'-'\u2fa1d')
@@ -67,7 +67,7 @@ def tokenize_char(line:str) -> str:
 
 BLEU_TOKENIZERS = {'13a': tokenize_13a, 'zh': tokenize_zh, 'char': tokenize_char, 'none': lambda line: line}
 
-# %% ../nbs/08_metrics.ipynb #4f5dd7e0
+# %% ../nbs/08_metrics.ipynb #b8becf4c
 def ngram_counts(tokens:Sequence[str], # a list of tokens
                  max_order:int, # count n-grams of every order 1..max_order
                 ) -> Counter:
@@ -92,7 +92,7 @@ def bleu_stats(hyp:str, # a tokenized hypothesis (tokens separated by spaces)
     ref_len = _closest_ref_len(len(hyp_tokens), [len(t) for t in ref_tokens])
     return [len(hyp_tokens), ref_len] + matches + totals
 
-# %% ../nbs/08_metrics.ipynb #fccee522
+# %% ../nbs/08_metrics.ipynb #e7f81b1a
 BLEU_SMOOTH_DEFAULTS = {'none': None, 'floor': 0.1, 'add-k': 1, 'exp': None}
 
 @dataclass
@@ -144,7 +144,7 @@ def bleu_from_stats(stats:Sequence[int], # `[hyp_len, ref_len, matches_1..N, tot
     score = 0.0 if min(used) <= 0 else bp * math.exp(sum(math.log(p) for p in used) / n_used)
     return BLEUScore(score, matches, totals, precisions, bp, sys_len, ref_len)
 
-# %% ../nbs/08_metrics.ipynb #01aeb514
+# %% ../nbs/08_metrics.ipynb #40f882c2
 def reference_sets(hyps:Sequence[str], # the hypotheses, one string per segment
                    refs:Sequence, # one stream `[r_1, ..., r_n]` or a list of streams `[[r_1, ...], [r'_1, ...]]`
                   ) -> list[list[str]]:
@@ -207,7 +207,7 @@ def sentence_bleu(hyp:str, # one system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     return corpus_bleu([hyp], [[r] for r in refs], smooth, smooth_value, tokenize, lowercase, effective_order, max_order)
 
-# %% ../nbs/08_metrics.ipynb #4a498c3c
+# %% ../nbs/08_metrics.ipynb #2a97560c
 _CHRF_PUNCT = set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~')
 
 def _chrf_words(sent:str) -> list[str]:
@@ -305,7 +305,7 @@ def sentence_chrf(hyp:str, # one system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     return corpus_chrf([hyp], [[r] for r in refs], **kwargs)
 
-# %% ../nbs/08_metrics.ipynb #6c4ab8ee
+# %% ../nbs/08_metrics.ipynb #945acd0c
 _VOWELS = frozenset('aeiou')
 
 def _cv(word:str) -> str:
@@ -389,7 +389,7 @@ def porter_stem(word:str, # one lowercase word
     for step in _STEPS: word = step(word)
     return word
 
-# %% ../nbs/08_metrics.ipynb #78dd0d3c
+# %% ../nbs/08_metrics.ipynb #96af5596
 _ROUGE_TOKEN = re.compile(r'[a-z0-9]+')
 
 def rouge_tokenize(text:str, # any text
@@ -400,7 +400,7 @@ def rouge_tokenize(text:str, # any text
     if stem: tokens = [porter_stem(t) if len(t) > 3 else t for t in tokens]
     return [t for t in tokens if _ROUGE_TOKEN.fullmatch(t)]
 
-# %% ../nbs/08_metrics.ipynb #237dd4bc
+# %% ../nbs/08_metrics.ipynb #16ed92b2
 @dataclass
 class RougeScore:
     "Precision, recall and F1 of one ROUGE variant (0-1, as rouge-score reports them)."
@@ -441,14 +441,49 @@ def rouge_l(hyp_tokens:Sequence[str], # tokenized hypothesis
     p, r = lcs / len(hyp_tokens), lcs / len(ref_tokens)
     return RougeScore(p, r, _f1(p, r))
 
+def _lcs_table(a, b):
+    t = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a):
+        for j, y in enumerate(b): t[i + 1][j + 1] = t[i][j] + 1 if x == y else max(t[i][j + 1], t[i + 1][j])
+    return t
+
+def _lcs_positions(ref:Sequence[str], hyp:Sequence[str]) -> list[int]:
+    "Positions in `ref` of one LCS with `hyp`, read back from the table with rouge-score's tie-breaking."
+    t, i, j, out = _lcs_table(ref, hyp), len(ref), len(hyp), []
+    while i > 0 and j > 0:
+        if ref[i - 1] == hyp[j - 1]: out.append(i - 1); i -= 1; j -= 1
+        elif t[i][j - 1] > t[i - 1][j]: j -= 1
+        else: i -= 1
+    return out[::-1]
+
+def rouge_lsum(hyp_sents:Sequence[Sequence[str]], # tokenized hypothesis sentences
+               ref_sents:Sequence[Sequence[str]], # tokenized reference sentences
+              ) -> RougeScore:
+    "ROUGE-Lsum: summary-level LCS (union LCS of each reference sentence with all hypothesis sentences)."
+    n_hyp, n_ref = sum(map(len, hyp_sents)), sum(map(len, ref_sents))
+    if not n_hyp or not n_ref: return RougeScore(0.0, 0.0, 0.0)
+    hyp_left = Counter(tok for s in hyp_sents for tok in s)
+    ref_left = Counter(tok for s in ref_sents for tok in s)
+    hits = 0
+    for r in ref_sents:
+        union = sorted(set().union(*(_lcs_positions(r, h) for h in hyp_sents)))
+        for tok in (r[i] for i in union):
+            if hyp_left[tok] > 0 and ref_left[tok] > 0:  # a word counts at most as often as on both sides
+                hits += 1; hyp_left[tok] -= 1; ref_left[tok] -= 1
+    p, r = hits / n_hyp, hits / n_ref
+    return RougeScore(p, r, _f1(p, r))
+
+def _summary_sentences(text:str, stem:bool) -> list[list[str]]:
+    return [rouge_tokenize(s, stem) for s in text.split('\n') if s]
+
 def _rouge_one(hyp_tokens, ref_tokens, rouge_type:str) -> RougeScore:
     if rouge_type == 'rougeL': return rouge_l(hyp_tokens, ref_tokens)
     return rouge_n(hyp_tokens, ref_tokens, int(rouge_type[5:]))
 
 def _check_rouge_types(types):
     for t in types:
-        if not (t == 'rougeL' or re.fullmatch(r'rouge[1-9]', t)):
-            raise ValueError(f"unknown ROUGE type {t!r}: use 'rouge1'...'rouge9' or 'rougeL' ('rougeLsum' is not implemented)")
+        if not (t in ('rougeL', 'rougeLsum') or re.fullmatch(r'rouge[1-9]', t)):
+            raise ValueError(f"unknown ROUGE type {t!r}: use 'rouge1'...'rouge9', 'rougeL' or 'rougeLsum'")
 
 def rouge(hyp:str, # the system output
           refs:str|Sequence[str], # its reference, or several (the best F1 per type is kept, as in `score_multi`)
@@ -462,9 +497,12 @@ def rouge(hyp:str, # the system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     h = rouge_tokenize(hyp, use_stemmer)
     rs = [rouge_tokenize(r, use_stemmer) for r in refs]
+    if 'rougeLsum' in types:  # sentences are the lines of the text
+        h_sents, r_sents = _summary_sentences(hyp, use_stemmer), [_summary_sentences(r, use_stemmer) for r in refs]
     out = {}
     for t in types:
-        scores = [_rouge_one(h, r, t) for r in rs]
+        if t == 'rougeLsum': scores = [rouge_lsum(h_sents, r) for r in r_sents]
+        else: scores = [_rouge_one(h, r, t) for r in rs]
         out[t] = max(scores, key=lambda s: s.fmeasure)  # the first of equal maxima, like np.argmax
     return out
 
@@ -479,7 +517,7 @@ def corpus_rouge(hyps:Sequence[str], # system outputs
     return {t: RougeScore(*(sum(getattr(s[t], f) for s in per) / len(per) for f in ('precision', 'recall', 'fmeasure')))
             for t in types}
 
-# %% ../nbs/08_metrics.ipynb #237abe4e
+# %% ../nbs/08_metrics.ipynb #443c6ffa
 _ARTICLES = re.compile(r'\b(a|an|the)\b', re.UNICODE)
 _ASCII_PUNCT = set(string.punctuation)
 
@@ -528,7 +566,7 @@ def squad_scores(predictions:Sequence[str], # one predicted answer per question
     f1 = sum(token_f1(p, a, squad_v2) for p, a in zip(predictions, answers))
     return {'exact_match': 100 * em / len(predictions), 'f1': 100 * f1 / len(predictions)}
 
-# %% ../nbs/08_metrics.ipynb #64fd70ff
+# %% ../nbs/08_metrics.ipynb #295023c5
 def perplexity(mean_nll:float|torch.Tensor, # mean negative log-likelihood per token, in nats
               ) -> float:
     "Perplexity `exp(mean NLL)`; `inf` when the exponent overflows."

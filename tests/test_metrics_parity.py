@@ -66,14 +66,16 @@ def test_chrf_parity(data, word_order, eps, lc, beta):
     assert abs(ours.score - ref.score) < 0.01
 
 
-_scorers = {s: rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=s) for s in (False, True)}
+TYPES = ['rouge1', 'rouge2', 'rouge3', 'rougeL', 'rougeLsum']
+_scorers = {s: rouge_scorer.RougeScorer(TYPES, use_stemmer=s) for s in (False, True)}
+summary = st.lists(st.one_of(any_sentence, st.just('')), min_size=0, max_size=4).map('\n'.join)
 
 @settings(**SETTINGS)
-@given(any_sentence, st.lists(any_sentence, min_size=1, max_size=3), st.booleans())
+@given(summary, st.lists(summary, min_size=1, max_size=3), st.booleans())
 def test_rouge_parity(hyp, refs, stem):
-    ours = M.rouge(hyp, refs, use_stemmer=stem)
+    ours = M.rouge(hyp, refs, types=TYPES, use_stemmer=stem)
     theirs = _scorers[stem].score_multi(refs, hyp)
-    for t in ('rouge1', 'rouge2', 'rougeL'):
+    for t in TYPES:
         for a, b in zip((ours[t].precision, ours[t].recall, ours[t].fmeasure), theirs[t]):
             assert abs(a - b) < 1e-12, (t, ours[t], theirs[t])
 
