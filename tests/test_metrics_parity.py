@@ -58,11 +58,12 @@ def test_sentence_bleu_parity(hyp, refs, smooth, value):
 
 
 @settings(**SETTINGS)
-@given(corpus(), st.sampled_from([0, 2]), st.booleans(), st.booleans(), st.sampled_from([1, 2, 3]))
-def test_chrf_parity(data, word_order, eps, lc, beta):
+@given(corpus(), st.sampled_from([0, 1, 2]), st.booleans(), st.booleans(), st.sampled_from([1, 2, 3]), st.booleans())
+def test_chrf_parity(data, word_order, eps, lc, beta, ws):
     hyps, streams = data
-    ours = M.corpus_chrf(hyps, streams, word_order=word_order, eps_smoothing=eps, lowercase=lc, beta=beta)
-    ref = sacrebleu.metrics.CHRF(word_order=word_order, eps_smoothing=eps, lowercase=lc, beta=beta).corpus_score(hyps, streams)
+    ours = M.corpus_chrf(hyps, streams, word_order=word_order, eps_smoothing=eps, lowercase=lc, beta=beta, whitespace=ws)
+    ref = sacrebleu.metrics.CHRF(word_order=word_order, eps_smoothing=eps, lowercase=lc, beta=beta,
+                                 whitespace=ws).corpus_score(hyps, streams)
     assert abs(ours.score - ref.score) < 0.01
 
 
