@@ -10,7 +10,7 @@ __all__ = ['BLEU_TOKENIZERS', 'BLEU_SMOOTH_DEFAULTS', 'tokenize_13a', 'tokenize_
            'normalize_answer', 'exact_match', 'token_f1', 'squad_scores', 'perplexity', 'nll_from_logits',
            'perplexity_from_logits', 'bits_per_byte']
 
-# %% ../nbs/08_metrics.ipynb #fcf69c61
+# %% ../nbs/08_metrics.ipynb #f072c444
 import math, re, string
 from collections import Counter
 from dataclasses import dataclass
@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-# %% ../nbs/08_metrics.ipynb #e4fa7d8c
+# %% ../nbs/08_metrics.ipynb #1b9f9210
 _13A_SYMBOLS = re.compile(r'([\{-\~\[-\` -\&\(-\+\:-\@\/])')  # { | } ~  [ \ ] ^ _ `  space ! " # $ % &  ( ) * +  : ; < = > ? @  /
 _13A_RULES = [
     (_13A_SYMBOLS, r' \1 '),                          # every such symbol becomes a token
@@ -39,7 +39,7 @@ def tokenize_13a(line:str, # one segment (a sentence) of detokenized text
         line = line.replace('&quot;', '"').replace('&amp;', '&').replace('&lt;', '<').replace('&gt;', '>')
     return _split_punctuation(f' {line} ')
 
-# %% ../nbs/08_metrics.ipynb #bf9f0a77
+# %% ../nbs/08_metrics.ipynb #f66faeab
 _ZH_RANGES = [  # code-point ranges sacrebleu's `zh` tokenizer treats as CJK, as they work (not as its comments say)
     (0x2001, 0x2A6D),  # written as '\u20000'-'\u2a6d6' (meant: Extension B): really general punctuation ... dingbats
     (0x2E80, 0x2FDF),  # CJK radicals supplement, Kangxi radicals (and the mis-written '\u2f800'-'\u2fa1d')
@@ -61,13 +61,14 @@ def tokenize_zh(line:str, # one segment of Chinese (or mixed) text
     "sacrebleu's `zh` tokenization: every CJK character (and full-width symbol) is a token, the rest as in `13a`."
     return _split_punctuation(''.join(f' {c} ' if _is_zh(c) else c for c in line.strip()))
 
-def tokenize_char(line:str) -> str:
+def tokenize_char(line:str, # one segment
+                 ) -> str:
     "Every character is a token (sacrebleu's `char`)."
     return ' '.join(line)
 
 BLEU_TOKENIZERS = {'13a': tokenize_13a, 'zh': tokenize_zh, 'char': tokenize_char, 'none': lambda line: line}
 
-# %% ../nbs/08_metrics.ipynb #c91ea4f6
+# %% ../nbs/08_metrics.ipynb #d67f792e
 def ngram_counts(tokens:Sequence[str], # a list of tokens
                  max_order:int, # count n-grams of every order 1..max_order
                 ) -> Counter:
@@ -92,7 +93,7 @@ def bleu_stats(hyp:str, # a tokenized hypothesis (tokens separated by spaces)
     ref_len = _closest_ref_len(len(hyp_tokens), [len(t) for t in ref_tokens])
     return [len(hyp_tokens), ref_len] + matches + totals
 
-# %% ../nbs/08_metrics.ipynb #c8a1dfd6
+# %% ../nbs/08_metrics.ipynb #6a3c9363
 BLEU_SMOOTH_DEFAULTS = {'none': None, 'floor': 0.1, 'add-k': 1, 'exp': None}
 
 @dataclass
@@ -144,7 +145,7 @@ def bleu_from_stats(stats:Sequence[int], # `[hyp_len, ref_len, matches_1..N, tot
     score = 0.0 if min(used) <= 0 else bp * math.exp(sum(math.log(p) for p in used) / n_used)
     return BLEUScore(score, matches, totals, precisions, bp, sys_len, ref_len)
 
-# %% ../nbs/08_metrics.ipynb #4e5bb9d8
+# %% ../nbs/08_metrics.ipynb #36febf59
 def reference_sets(hyps:Sequence[str], # the hypotheses, one string per segment
                    refs:Sequence, # one stream `[r_1, ..., r_n]` or a list of streams `[[r_1, ...], [r'_1, ...]]`
                   ) -> list[list[str]]:
@@ -207,7 +208,7 @@ def sentence_bleu(hyp:str, # one system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     return corpus_bleu([hyp], [[r] for r in refs], smooth, smooth_value, tokenize, lowercase, effective_order, max_order)
 
-# %% ../nbs/08_metrics.ipynb #35586bd2
+# %% ../nbs/08_metrics.ipynb #5722b892
 _CHRF_PUNCT = set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~')
 
 def _chrf_words(sent:str) -> list[str]:
@@ -305,7 +306,7 @@ def sentence_chrf(hyp:str, # one system output
     if not refs: raise ValueError("empty reference set: give at least one reference")
     return corpus_chrf([hyp], [[r] for r in refs], **kwargs)
 
-# %% ../nbs/08_metrics.ipynb #755ebdc7
+# %% ../nbs/08_metrics.ipynb #7dca0f4f
 _VOWELS = frozenset('aeiou')
 
 def _cv(word:str) -> str:
@@ -389,7 +390,7 @@ def porter_stem(word:str, # one lowercase word
     for step in _STEPS: word = step(word)
     return word
 
-# %% ../nbs/08_metrics.ipynb #3a534450
+# %% ../nbs/08_metrics.ipynb #6bf86980
 _ROUGE_TOKEN = re.compile(r'[a-z0-9]+')
 
 def rouge_tokenize(text:str, # any text
@@ -400,7 +401,7 @@ def rouge_tokenize(text:str, # any text
     if stem: tokens = [porter_stem(t) if len(t) > 3 else t for t in tokens]
     return [t for t in tokens if _ROUGE_TOKEN.fullmatch(t)]
 
-# %% ../nbs/08_metrics.ipynb #fe89e9ff
+# %% ../nbs/08_metrics.ipynb #376e7b62
 @dataclass
 class RougeScore:
     "Precision, recall and F1 of one ROUGE variant (0-1, as rouge-score reports them)."
@@ -517,7 +518,7 @@ def corpus_rouge(hyps:Sequence[str], # system outputs
     return {t: RougeScore(*(sum(getattr(s[t], f) for s in per) / len(per) for f in ('precision', 'recall', 'fmeasure')))
             for t in types}
 
-# %% ../nbs/08_metrics.ipynb #e3e4f925
+# %% ../nbs/08_metrics.ipynb #f40a967e
 _ARTICLES = re.compile(r'\b(a|an|the)\b', re.UNICODE)
 _ASCII_PUNCT = set(string.punctuation)
 
@@ -566,7 +567,7 @@ def squad_scores(predictions:Sequence[str], # one predicted answer per question
     f1 = sum(token_f1(p, a, squad_v2) for p, a in zip(predictions, answers))
     return {'exact_match': 100 * em / len(predictions), 'f1': 100 * f1 / len(predictions)}
 
-# %% ../nbs/08_metrics.ipynb #c209836c
+# %% ../nbs/08_metrics.ipynb #1f153efb
 def perplexity(mean_nll:float|torch.Tensor, # mean negative log-likelihood per token, in nats
               ) -> float:
     "Perplexity `exp(mean NLL)`; `inf` when the exponent overflows."
