@@ -1,6 +1,6 @@
 """Speed of `llm_nb.metrics` next to the reference packages, in one process, on the same inputs.
 
-    LLM_NB_DATA=... python bench/metrics.py [--n 5000] [--repeat 3]
+    LLM_NB_DATA=... python bench/metrics.py [--n N] [--repeat 3]   # default: all 2,597 distinct English sentences
 
 Inputs: the Tatoeba English-French pairs grouped by English sentence (up to 24 French references each) and a
 simulated system output (the first reference with words dropped, repeated, swapped or replaced). Each timing is the
