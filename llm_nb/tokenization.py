@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_SPECIALS', 'FORMAT_VERSION', 'WORD_PATTERN', 'GPT2_PATTERN',
            'pre_tokenize', 'train_bpe_naive', 'train_bpe', 'BPETokenizer', 'bytes_to_unicode', 'token_spans',
            'show_tokens']
 
-# %% ../nbs/01_tokenization.ipynb #be309ca4
+# %% ../nbs/01_tokenization.ipynb #4fb72e18
 import heapq, json, os
 from collections import Counter
 from dataclasses import dataclass
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Iterable, Protocol, runtime_checkable
 import regex
 
-# %% ../nbs/01_tokenization.ipynb #4f571993
+# %% ../nbs/01_tokenization.ipynb #446961c8
 from .data import get_path, load_text
 
-# %% ../nbs/01_tokenization.ipynb #3e41b344
+# %% ../nbs/01_tokenization.ipynb #682702ec
 DEFAULT_SPECIALS = ('<pad>', '<unk>', '<bos>', '<eos>')  # the specials of the char and word tokenizers, ids 0-3
 FORMAT_VERSION = 1  # the version of the `save` file format this module writes and reads
 
@@ -42,7 +42,7 @@ class Batch:
     input_ids: list[list[int]]
     attention_mask: list[list[int]]
 
-# %% ../nbs/01_tokenization.ipynb #fa004da0
+# %% ../nbs/01_tokenization.ipynb #8070b728
 def _special_regex(tokens) -> regex.Pattern|None:
     "A regex that finds any of `tokens`, longest first (so '<|a|>' is not found inside '<|a|>b|>' as a shorter one)."
     if not tokens: return None
@@ -197,7 +197,7 @@ def pad_batch(seqs:list[list[int]], # sequences of ids
         mask.append([1]*len(s) + [0]*p if side == 'right' else [0]*p + [1]*len(s))
     return Batch(ids, mask)
 
-# %% ../nbs/01_tokenization.ipynb #6bf95c7e
+# %% ../nbs/01_tokenization.ipynb #1e97f2b5
 def _tok_to_str(b:bytes) -> str:
     "Bytes → str, with bytes that are not valid UTF-8 as surrogateescape code points (U+DC80-U+DCFF)."
     return b.decode('utf-8', errors='surrogateescape')
@@ -255,15 +255,15 @@ def load_tokenizer(path:str|Path, # a file written by any tokenizer's `save`
     "Load whichever kind of tokenizer `path` holds."
     return TokenizerBase.load(path)
 
-# %% ../nbs/01_tokenization.ipynb #4fc33f0c
+# %% ../nbs/01_tokenization.ipynb #b80a83bd
 class CharTokenizer(TokenizerBase):
     "One id per character seen in training text; unseen characters become `<unk>` (or raise, if there is none)."
     kind = 'char'
-    def __init__(self, chars:Iterable[str], # the vocabulary characters, in id order (after the specials)
+    def __init__(self, chars:str|Iterable[str], # a text (its distinct characters, sorted), or a list of characters in id order
                  special_tokens:Iterable[str]=DEFAULT_SPECIALS, # special tokens, given ids 0, 1, ...
                 ):
         specials = list(special_tokens)
-        chars = list(chars)
+        chars = sorted(set(chars)) if isinstance(chars, str) else list(chars)
         if bad := [c for c in chars if len(c) != 1]: raise ValueError(f"characters must be single code points, got {bad[:3]}")
         if len(set(chars)) != len(chars): raise ValueError("duplicate characters in the vocabulary")
         super().__init__({s: i for i, s in enumerate(specials)})
@@ -306,7 +306,7 @@ class CharTokenizer(TokenizerBase):
 
 _KINDS['char'] = CharTokenizer
 
-# %% ../nbs/01_tokenization.ipynb #2a6cc2c5
+# %% ../nbs/01_tokenization.ipynb #e28ec77b
 WORD_PATTERN = r"\w+(?:'\w+)?|[^\w\s]"  # words (with an apostrophe suffix: "don't", "king's") and single punctuation marks
 
 class WordTokenizer(TokenizerBase):
@@ -376,7 +376,7 @@ def oov_rate(tok:WordTokenizer, # a word tokenizer
     ids = tok.encode(text, disallowed_special=())
     return sum(i == tok.unk_id for i in ids) / max(len(ids), 1)
 
-# %% ../nbs/01_tokenization.ipynb #f9ef1c9f
+# %% ../nbs/01_tokenization.ipynb #afb7be7b
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""  # GPT-2's pre-tokenizer (openai/gpt-2 encoder.py)
 CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # GPT-4's (tiktoken cl100k_base)
 PATTERNS = {'gpt2': GPT2_PATTERN, 'cl100k': CL100K_PATTERN}
@@ -432,7 +432,7 @@ def train_bpe_naive(text:str, # training text
         merges.append((best, new))
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #5c526e4d
+# %% ../nbs/01_tokenization.ipynb #e9bf68a2
 def train_bpe(text:str, # training text
               vocab_size:int, # final vocabulary size, including the 256 bytes and the special tokens
               pattern:str=GPT2_PATTERN, # pre-tokenization regex (or a name in `PATTERNS`)
@@ -489,7 +489,7 @@ def train_bpe(text:str, # training text
         if verbose and len(merges) % 1000 == 0: print(f'{len(merges)} merges, last {new_bytes!r} ({-negc} occurrences)')
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #98bda056
+# %% ../nbs/01_tokenization.ipynb #07c2b8fd
 _BYTES = [bytes([i]) for i in range(256)]
 
 def _bpe_simple(data:bytes, ranks:dict[bytes,int]) -> list[int]:
@@ -525,7 +525,7 @@ def _bpe_heap(data:bytes, ranks:dict[bytes,int]) -> list[int]:
         if (h := prv[i]) >= 0 and (rr := get(parts[h] + parts[i])) is not None: heapq.heappush(heap, (rr, h))
     return [ranks[p] for p in parts if p is not None]
 
-# %% ../nbs/01_tokenization.ipynb #e4f1b084
+# %% ../nbs/01_tokenization.ipynb #ec09e644
 class BPETokenizer(TokenizerBase):
     "Byte-level BPE (GPT-2 / tiktoken semantics): pre-tokenize with a regex, then merge byte pairs by rank."
     kind = 'bpe'
@@ -635,7 +635,7 @@ class BPETokenizer(TokenizerBase):
 
 _KINDS['bpe'] = BPETokenizer
 
-# %% ../nbs/01_tokenization.ipynb #a8ce25c3
+# %% ../nbs/01_tokenization.ipynb #f115ddab
 def bytes_to_unicode() -> dict[int, str]:
     "GPT-2's map from each byte value to a printable character (printable Latin-1 stays; the rest go to U+0100+)."
     bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + list(range(ord('®'), ord('ÿ') + 1))
@@ -690,7 +690,7 @@ def _from_gpt2_files(cls, merges_path:str|Path|None=None, # GPT-2's vocab.bpe (d
     return _gpt2_from_files(cls, merges_path or get_path('gpt2-merges'), encoder_path or get_path('gpt2-encoder'))
 BPETokenizer.from_gpt2_files = _from_gpt2_files
 
-# %% ../nbs/01_tokenization.ipynb #ac9d945d
+# %% ../nbs/01_tokenization.ipynb #4e53d665
 def token_spans(tok:BPETokenizer, # a byte-level tokenizer
                 text:str, # the text to split
                ) -> list[tuple[str, int]]:
