@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_SPECIALS', 'FORMAT_VERSION', 'WORD_PATTERN', 'GPT2_PATTERN',
            'pre_tokenize', 'train_bpe_naive', 'train_bpe', 'BPETokenizer', 'bytes_to_unicode', 'token_spans',
            'show_tokens']
 
-# %% ../nbs/01_tokenization.ipynb #4fb72e18
+# %% ../nbs/01_tokenization.ipynb #222c183e
 import heapq, json, os
 from collections import Counter
 from dataclasses import dataclass
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Iterable, Protocol, runtime_checkable
 import regex
 
-# %% ../nbs/01_tokenization.ipynb #446961c8
+# %% ../nbs/01_tokenization.ipynb #0a54f870
 from .data import get_path, load_text
 
-# %% ../nbs/01_tokenization.ipynb #682702ec
+# %% ../nbs/01_tokenization.ipynb #2ac045e2
 DEFAULT_SPECIALS = ('<pad>', '<unk>', '<bos>', '<eos>')  # the specials of the char and word tokenizers, ids 0-3
 FORMAT_VERSION = 1  # the version of the `save` file format this module writes and reads
 
@@ -42,7 +42,7 @@ class Batch:
     input_ids: list[list[int]]
     attention_mask: list[list[int]]
 
-# %% ../nbs/01_tokenization.ipynb #8070b728
+# %% ../nbs/01_tokenization.ipynb #33f78cda
 def _special_regex(tokens) -> regex.Pattern|None:
     "A regex that finds any of `tokens`, longest first (so '<|a|>' is not found inside '<|a|>b|>' as a shorter one)."
     if not tokens: return None
@@ -197,7 +197,7 @@ def pad_batch(seqs:list[list[int]], # sequences of ids
         mask.append([1]*len(s) + [0]*p if side == 'right' else [0]*p + [1]*len(s))
     return Batch(ids, mask)
 
-# %% ../nbs/01_tokenization.ipynb #1e97f2b5
+# %% ../nbs/01_tokenization.ipynb #98002ba0
 def _tok_to_str(b:bytes) -> str:
     "Bytes → str, with bytes that are not valid UTF-8 as surrogateescape code points (U+DC80-U+DCFF)."
     return b.decode('utf-8', errors='surrogateescape')
@@ -255,7 +255,7 @@ def load_tokenizer(path:str|Path, # a file written by any tokenizer's `save`
     "Load whichever kind of tokenizer `path` holds."
     return TokenizerBase.load(path)
 
-# %% ../nbs/01_tokenization.ipynb #b80a83bd
+# %% ../nbs/01_tokenization.ipynb #65a9ea63
 class CharTokenizer(TokenizerBase):
     "One id per character seen in training text; unseen characters become `<unk>` (or raise, if there is none)."
     kind = 'char'
@@ -306,7 +306,7 @@ class CharTokenizer(TokenizerBase):
 
 _KINDS['char'] = CharTokenizer
 
-# %% ../nbs/01_tokenization.ipynb #e28ec77b
+# %% ../nbs/01_tokenization.ipynb #c4b6302d
 WORD_PATTERN = r"\w+(?:'\w+)?|[^\w\s]"  # words (with an apostrophe suffix: "don't", "king's") and single punctuation marks
 
 class WordTokenizer(TokenizerBase):
@@ -376,7 +376,7 @@ def oov_rate(tok:WordTokenizer, # a word tokenizer
     ids = tok.encode(text, disallowed_special=())
     return sum(i == tok.unk_id for i in ids) / max(len(ids), 1)
 
-# %% ../nbs/01_tokenization.ipynb #afb7be7b
+# %% ../nbs/01_tokenization.ipynb #d93ef096
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""  # GPT-2's pre-tokenizer (openai/gpt-2 encoder.py)
 CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # GPT-4's (tiktoken cl100k_base)
 PATTERNS = {'gpt2': GPT2_PATTERN, 'cl100k': CL100K_PATTERN}
@@ -432,7 +432,7 @@ def train_bpe_naive(text:str, # training text
         merges.append((best, new))
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #e9bf68a2
+# %% ../nbs/01_tokenization.ipynb #2791d673
 def train_bpe(text:str, # training text
               vocab_size:int, # final vocabulary size, including the 256 bytes and the special tokens
               pattern:str=GPT2_PATTERN, # pre-tokenization regex (or a name in `PATTERNS`)
@@ -489,7 +489,7 @@ def train_bpe(text:str, # training text
         if verbose and len(merges) % 1000 == 0: print(f'{len(merges)} merges, last {new_bytes!r} ({-negc} occurrences)')
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #07c2b8fd
+# %% ../nbs/01_tokenization.ipynb #f7d36ef5
 _BYTES = [bytes([i]) for i in range(256)]
 
 def _bpe_simple(data:bytes, ranks:dict[bytes,int]) -> list[int]:
@@ -525,7 +525,7 @@ def _bpe_heap(data:bytes, ranks:dict[bytes,int]) -> list[int]:
         if (h := prv[i]) >= 0 and (rr := get(parts[h] + parts[i])) is not None: heapq.heappush(heap, (rr, h))
     return [ranks[p] for p in parts if p is not None]
 
-# %% ../nbs/01_tokenization.ipynb #ec09e644
+# %% ../nbs/01_tokenization.ipynb #f121a8af
 class BPETokenizer(TokenizerBase):
     "Byte-level BPE (GPT-2 / tiktoken semantics): pre-tokenize with a regex, then merge byte pairs by rank."
     kind = 'bpe'
@@ -635,7 +635,7 @@ class BPETokenizer(TokenizerBase):
 
 _KINDS['bpe'] = BPETokenizer
 
-# %% ../nbs/01_tokenization.ipynb #f115ddab
+# %% ../nbs/01_tokenization.ipynb #096928ae
 def bytes_to_unicode() -> dict[int, str]:
     "GPT-2's map from each byte value to a printable character (printable Latin-1 stays; the rest go to U+0100+)."
     bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + list(range(ord('®'), ord('ÿ') + 1))
@@ -690,7 +690,7 @@ def _from_gpt2_files(cls, merges_path:str|Path|None=None, # GPT-2's vocab.bpe (d
     return _gpt2_from_files(cls, merges_path or get_path('gpt2-merges'), encoder_path or get_path('gpt2-encoder'))
 BPETokenizer.from_gpt2_files = _from_gpt2_files
 
-# %% ../nbs/01_tokenization.ipynb #4e53d665
+# %% ../nbs/01_tokenization.ipynb #b89c80aa
 def token_spans(tok:BPETokenizer, # a byte-level tokenizer
                 text:str, # the text to split
                ) -> list[tuple[str, int]]:
@@ -704,7 +704,7 @@ def token_spans(tok:BPETokenizer, # a byte-level tokenizer
     if buf: out.append((buf.decode('utf-8', errors='replace'), n))
     return out
 
-_COLOURS = ['#fde2e4', '#e2ece9', '#dfe7fd', '#fff1c1', '#e8dff5', '#d8f3dc']
+_COLOURS = ['#ffb3ba', '#baffc9', '#bae1ff', '#ffdfba', '#e0bbff', '#fff5ba']
 def show_tokens(tok:BPETokenizer, # a byte-level tokenizer
                 text:str, # the text to show
                ) -> str:
@@ -712,7 +712,7 @@ def show_tokens(tok:BPETokenizer, # a byte-level tokenizer
     import html
     spans = []
     for k, (piece, n) in enumerate(token_spans(tok, text)):
-        style = f'background:{_COLOURS[k % len(_COLOURS)]};white-space:pre;font-family:monospace;padding:1px 0'
+        style = f'background:{_COLOURS[k % len(_COLOURS)]};white-space:pre;font-family:monospace;padding:1px 0;margin-right:1px'
         if n > 1: style += ';outline:1px dashed #c00'
         sup = f'<sup style="color:#c00">{n}</sup>' if n > 1 else ''
         spans.append(f'<span style="{style}" title="{n} token(s)">{html.escape(piece).replace(chr(10), "↵<br>")}</span>{sup}')
