@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_SPECIALS', 'FORMAT_VERSION', 'WORD_PATTERN', 'GPT2_PATTERN',
            'pre_tokenize', 'train_bpe_naive', 'train_bpe', 'BPETokenizer', 'bytes_to_unicode', 'token_spans',
            'show_tokens']
 
-# %% ../nbs/01_tokenization.ipynb #cd47e5c2
+# %% ../nbs/01_tokenization.ipynb #6e8f6949
 import functools, heapq, json, os
 from collections import Counter
 from dataclasses import dataclass
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Iterable, Protocol, runtime_checkable
 import regex
 
-# %% ../nbs/01_tokenization.ipynb #c54bb10f
+# %% ../nbs/01_tokenization.ipynb #a2677951
 from .data import get_path, load_text
 
-# %% ../nbs/01_tokenization.ipynb #36be7a2b
+# %% ../nbs/01_tokenization.ipynb #053f7851
 DEFAULT_SPECIALS = ('<pad>', '<unk>', '<bos>', '<eos>')  # the specials of the char and word tokenizers, ids 0-3
 FORMAT_VERSION = 1  # the version of the `save` file format this module writes and reads
 
@@ -42,7 +42,7 @@ class Batch:
     input_ids: list[list[int]]
     attention_mask: list[list[int]]
 
-# %% ../nbs/01_tokenization.ipynb #78ad34c6
+# %% ../nbs/01_tokenization.ipynb #3a320d59
 def _special_regex(tokens) -> regex.Pattern|None:
     "A regex that finds any of `tokens`, longest first (so a longer special token wins over a shorter one it contains)."
     return _special_regex_cached(tuple(sorted(tokens, key=lambda t: (-len(t), t)))) if tokens else None
@@ -54,7 +54,8 @@ def _special_regex_cached(tokens:tuple) -> regex.Pattern:
 class TokenizerBase:
     "Shared behaviour of the `llm_nb` tokenizers: special-token policy, batches, padding, special ids, save/load."
     kind = 'base'
-    def __init__(self, special_tokens:dict[str,int]|None=None):
+    def __init__(self, special_tokens:dict[str,int]|None=None, # special-token strings → ids
+                ):
         self.special_tokens = dict(special_tokens or {})
         self.special_ids = {i: s for s, i in self.special_tokens.items()}
         self._special_re = _special_regex(self.special_tokens)
@@ -200,7 +201,7 @@ def pad_batch(seqs:list[list[int]], # sequences of ids
         mask.append([1]*len(s) + [0]*p if side == 'right' else [0]*p + [1]*len(s))
     return Batch(ids, mask)
 
-# %% ../nbs/01_tokenization.ipynb #8f4e0807
+# %% ../nbs/01_tokenization.ipynb #a3ddc265
 def _tok_to_str(b:bytes) -> str:
     "Bytes → str, with bytes that are not valid UTF-8 as surrogateescape code points (U+DC80-U+DCFF)."
     return b.decode('utf-8', errors='surrogateescape')
@@ -258,7 +259,7 @@ def load_tokenizer(path:str|Path, # a file written by any tokenizer's `save`
     "Load whichever kind of tokenizer `path` holds."
     return TokenizerBase.load(path)
 
-# %% ../nbs/01_tokenization.ipynb #ee455f22
+# %% ../nbs/01_tokenization.ipynb #b0d37245
 class CharTokenizer(TokenizerBase):
     "One id per character seen in training text; unseen characters become `<unk>` (or raise, if there is none)."
     kind = 'char'
@@ -309,7 +310,7 @@ class CharTokenizer(TokenizerBase):
 
 _KINDS['char'] = CharTokenizer
 
-# %% ../nbs/01_tokenization.ipynb #b9e1cc74
+# %% ../nbs/01_tokenization.ipynb #3f4cc477
 WORD_PATTERN = r"\w+(?:'\w+)?|[^\w\s]"  # words (with an apostrophe suffix: "don't", "king's") and single punctuation marks
 
 class WordTokenizer(TokenizerBase):
@@ -333,9 +334,10 @@ class WordTokenizer(TokenizerBase):
     def from_text(cls, text:str, # training text
                   max_size:int|None=None, # keep at most this many words (the most frequent), not counting specials
                   min_freq:int=1, # drop words seen fewer times
-                  special_tokens:Iterable[str]=DEFAULT_SPECIALS,
+                  special_tokens:Iterable[str]=DEFAULT_SPECIALS, # special tokens, given ids 0, 1, ... ('<unk>' required)
                   lowercase:bool=False, # lower-case before counting and looking up
-                  pattern:str=WORD_PATTERN):
+                  pattern:str=WORD_PATTERN, # the regex that finds the words
+                 ):
         "Count the words of `text` and keep the most frequent (ties in first-seen order)."
         words = regex.findall(pattern, text.lower() if lowercase else text)
         counts = Counter(words).most_common(max_size)
@@ -379,7 +381,7 @@ def oov_rate(tok:WordTokenizer, # a word tokenizer
     ids = tok.encode(text, disallowed_special=())
     return sum(i == tok.unk_id for i in ids) / max(len(ids), 1)
 
-# %% ../nbs/01_tokenization.ipynb #8fd048ee
+# %% ../nbs/01_tokenization.ipynb #d0e831a8
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""  # GPT-2's pre-tokenizer (openai/gpt-2 encoder.py)
 CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # GPT-4's (tiktoken cl100k_base)
 PATTERNS = {'gpt2': GPT2_PATTERN, 'cl100k': CL100K_PATTERN}
@@ -435,7 +437,7 @@ def train_bpe_naive(text:str, # training text
         merges.append((best, new))
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #764716de
+# %% ../nbs/01_tokenization.ipynb #2927ff0e
 def train_bpe(text:str, # training text
               vocab_size:int, # final vocabulary size, including the 256 bytes and the special tokens
               pattern:str=GPT2_PATTERN, # pre-tokenization regex (or a name in `PATTERNS`)
@@ -492,7 +494,7 @@ def train_bpe(text:str, # training text
         if verbose and len(merges) % 1000 == 0: print(f'{len(merges)} merges, last {new_bytes!r} ({-negc} occurrences)')
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #d6317aaf
+# %% ../nbs/01_tokenization.ipynb #a2f6e140
 _BYTES = [bytes([i]) for i in range(256)]
 
 def _bpe_simple(data:bytes, ranks:dict[bytes,int]) -> list[int]:
@@ -528,7 +530,7 @@ def _bpe_heap(data:bytes, ranks:dict[bytes,int]) -> list[int]:
         if (h := prv[i]) >= 0 and (rr := get(parts[h] + parts[i])) is not None: heapq.heappush(heap, (rr, h))
     return [ranks[p] for p in parts if p is not None]
 
-# %% ../nbs/01_tokenization.ipynb #7c4a0289
+# %% ../nbs/01_tokenization.ipynb #ec35ca6e
 class BPETokenizer(TokenizerBase):
     "Byte-level BPE (GPT-2 / tiktoken semantics): pre-tokenize with a regex, then merge byte pairs by rank."
     kind = 'bpe'
@@ -556,7 +558,9 @@ class BPETokenizer(TokenizerBase):
     # --- construction
     @classmethod
     def from_merges(cls, merges:list[tuple[tuple[int,int],int]], # what `train_bpe` returns
-                    pattern:str=GPT2_PATTERN, special_tokens:Iterable[str]=()):
+                    pattern:str=GPT2_PATTERN, # the pre-tokenization regex the merges were trained with
+                    special_tokens:Iterable[str]=(), # special-token strings, given the ids after the last token
+                   ):
         "Build a tokenizer from a trainer's merge list; specials get the ids after the last token."
         ranks = {_BYTES[i]: i for i in range(256)}
         vocab = {i: _BYTES[i] for i in range(256)}
@@ -571,7 +575,8 @@ class BPETokenizer(TokenizerBase):
               vocab_size:int, # final vocabulary size: 256 bytes + merges + special tokens
               pattern:str=GPT2_PATTERN, # pre-tokenization regex, or 'gpt2' / 'cl100k'
               special_tokens:Iterable[str]=(), # e.g. ['<|endoftext|>']; they take the last ids
-              verbose:bool=False):
+              verbose:bool=False, # print progress every 1,000 merges
+             ):
         "Train a byte-level BPE on `text` with the fast trainer."
         special_tokens = list(special_tokens)
         merges = train_bpe(text, vocab_size, pattern, special_tokens, verbose=verbose)
@@ -607,7 +612,8 @@ class BPETokenizer(TokenizerBase):
         return self.decode_bytes([i])
 
     # --- interop
-    def to_tiktoken(self, name:str='llm_nb'):
+    def to_tiktoken(self, name:str='llm_nb', # the encoding's name
+                   ):
         "The same tokenizer as a `tiktoken.Encoding` (Rust, much faster); needs the `tiktoken` package."
         try: import tiktoken
         except ImportError: raise ImportError("to_tiktoken needs the tiktoken package: pip install tiktoken") from None
@@ -638,7 +644,7 @@ class BPETokenizer(TokenizerBase):
 
 _KINDS['bpe'] = BPETokenizer
 
-# %% ../nbs/01_tokenization.ipynb #bae7ad38
+# %% ../nbs/01_tokenization.ipynb #d61dd235
 def bytes_to_unicode() -> dict[int, str]:
     "GPT-2's map from each byte value to a printable character (printable Latin-1 stays; the rest go to U+0100+)."
     bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + list(range(ord('®'), ord('ÿ') + 1))
@@ -693,7 +699,7 @@ def _from_gpt2_files(cls, merges_path:str|Path|None=None, # GPT-2's vocab.bpe (d
     return _gpt2_from_files(cls, merges_path or get_path('gpt2-merges'), encoder_path or get_path('gpt2-encoder'))
 BPETokenizer.from_gpt2_files = _from_gpt2_files
 
-# %% ../nbs/01_tokenization.ipynb #35db31ce
+# %% ../nbs/01_tokenization.ipynb #1cd20a9b
 def token_spans(tok:BPETokenizer, # a byte-level tokenizer
                 text:str, # the text to split
                ) -> list[tuple[str, int]]:
