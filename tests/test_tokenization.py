@@ -99,6 +99,7 @@ def test_disallowed_and_unknown_specials(small_bpe):
     with pytest.raises(ValueError, match='disallowed_special=()'): small_bpe.encode('x<|endoftext|>')
     with pytest.raises(ValueError, match='not special tokens'): small_bpe.encode('x', allowed_special={'<nope>'})
     with pytest.raises(TypeError): small_bpe.encode(b'bytes')
+    with pytest.raises(TypeError, match="did you mean"): small_bpe.encode('x', allowed_special='<|endoftext|>')
 
 def test_partial_utf8_decode(gpt2):
     ids = gpt2.encode('非')
