@@ -1,0 +1,236 @@
+"""The documentation site, checked in a real browser.
+
+Builds the site (`python tools/build_docs.py`, what `make docs` runs) into `_docs/`, serves it on 127.0.0.1 and
+drives Debian's headless Chromium through the Chrome DevTools protocol (a small client on `websocket-client`;
+no downloaded browser). Checks: every navigation link answers 200 and shows a heading; no image, script,
+stylesheet or font fails to load and nothing is fetched from outside the site; math is typeset by the MathJax
+served with the site (no raw `$...$` left); the search box finds API names; and it writes
+`_docs/screenshot-landing.png` and `_docs/screenshot-chapter.png` for people to look at.
+
+Skipped (with the reason) when Chromium, MkDocs or websocket-client is missing. Takes about a minute.
+"""
+import base64, functools, http.server, importlib, json, os, re, select, shutil, subprocess, sys, tempfile, threading, time
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT/'_docs'
+CHROMIUM = next((p for p in (os.environ.get('CHROMIUM'), shutil.which('chromium'), shutil.which('chromium-browser'),
+                             shutil.which('google-chrome')) if p), None)
+HAVE_MKDOCS = importlib.util.find_spec('mkdocs') is not None and importlib.util.find_spec('material') is not None
+HAVE_WS = importlib.util.find_spec('websocket') is not None
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason='Chromium is not installed (apt-get install chromium)'),
+    pytest.mark.skipif(not HAVE_MKDOCS, reason='mkdocs-material is not installed (pip install -e ".[dev]")'),
+    pytest.mark.skipif(not HAVE_WS, reason='websocket-client is not installed (pip install -e ".[dev]")'),
+]
+
+class CDP:
+    "A minimal Chrome DevTools protocol client: one browser, one page (flat session), events kept in a list."
+    def __init__(self, ws_url, timeout=30):
+        import websocket
+        self.ws = websocket.create_connection(ws_url, timeout=timeout, suppress_origin=True)
+        self.n, self.events, self.session = 0, [], None
+        target = self.call('Target.createTarget', url='about:blank', _browser=True)['targetId']
+        self.session = self.call('Target.attachToTarget', targetId=target, flatten=True, _browser=True)['sessionId']
+        for dom in ('Page', 'Network', 'Runtime'): self.call(f'{dom}.enable')
+
+    def call(self, method, _browser=False, _timeout=30, **params):
+        self.n += 1
+        msg = dict(id=self.n, method=method, params=params)
+        if self.session and not _browser: msg['sessionId'] = self.session
+        self.ws.send(json.dumps(msg))
+        deadline = time.time() + _timeout
+        while time.time() < deadline:
+            m = json.loads(self.ws.recv())
+            if m.get('id') == self.n:
+                if 'error' in m: raise RuntimeError(f'{method}: {m["error"]}')
+                return m.get('result', {})
+            if 'method' in m: self.events.append(m)
+        raise TimeoutError(method)
+
+    def wait_event(self, name, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for e in self.events:
+                if e['method'] == name: return e
+            self.ws.settimeout(max(0.1, deadline - time.time()))
+            try: m = json.loads(self.ws.recv())
+            except Exception: continue
+            finally: self.ws.settimeout(30)
+            if 'method' in m: self.events.append(m)
+        raise TimeoutError(name)
+
+    def js(self, expr, timeout=30):
+        r = self.call('Runtime.evaluate', expression=expr, returnByValue=True, awaitPromise=True, _timeout=timeout)
+        if 'exceptionDetails' in r: raise RuntimeError(f'{expr[:80]}: {r["exceptionDetails"]}')
+        return r['result'].get('value')
+
+    def visit(self, url):
+        "Load `url`, wait for it and for MathJax; return what the network did meanwhile."
+        self.events = []
+        self.call('Page.navigate', url=url)
+        self.wait_event('Page.loadEventFired')
+        self.js("(async () => { if (document.querySelector('.arithmatex') && window.MathJax && MathJax.startup)"
+                " await MathJax.startup.promise; return 1 })()")
+        time.sleep(0.2)
+        self.call('Runtime.evaluate', expression='1')  # drain events that arrived meanwhile
+        resp = [e['params'] for e in self.events if e['method'] == 'Network.responseReceived']
+        failed = [e['params'] for e in self.events if e['method'] == 'Network.loadingFailed']
+        reqs = [e['params']['request']['url'] for e in self.events if e['method'] == 'Network.requestWillBeSent']
+        return dict(responses=resp, failed=failed, requests=reqs)
+
+    def screenshot(self, path):
+        self.call('Emulation.setDeviceMetricsOverride', width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        data = self.call('Page.captureScreenshot', format='png')['data']
+        Path(path).write_bytes(base64.b64decode(data))
+
+    def close(self): self.ws.close()
+
+def _modidx():
+    sys.path.insert(0, str(ROOT))
+    try: return importlib.import_module('llm_nb._modidx').d['syms']
+    finally: sys.path.remove(str(ROOT))
+
+@pytest.fixture(scope='module')
+def site():
+    "Build the site, serve it on 127.0.0.1 (a free port) and yield its address; stop the server afterwards."
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get('PYTHONPATH')] if p]),
+           'MPLBACKEND': 'Agg'}
+    t0 = time.time()
+    r = subprocess.run([sys.executable, 'tools/build_docs.py'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    print(f'site built in {time.time() - t0:.1f}s')
+    handler = functools.partial(QuietHandler, directory=str(SITE))
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True); th.start()
+    try: yield f'http://127.0.0.1:{srv.server_address[1]}/'
+    finally: srv.shutdown(); srv.server_close()
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+
+@pytest.fixture(scope='module')
+def browser(site):
+    "Headless Chromium with a fresh profile, driven over the DevTools protocol; killed at the end."
+    prof = tempfile.mkdtemp(prefix='llm_nb_chromium_')
+    cmd = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions',
+           '--disable-dev-shm-usage', '--hide-scrollbars', '--mute-audio', f'--user-data-dir={prof}',
+           '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', '--window-size=1280,900', 'about:blank']
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        ws_url, deadline, seen = None, time.time() + 30, []
+        while time.time() < deadline and ws_url is None:
+            if proc.poll() is not None: break
+            ready, _, _ = select.select([proc.stderr], [], [], 1)
+            if ready:
+                line = proc.stderr.readline(); seen.append(line)
+                m = re.search(r'DevTools listening on (ws://\S+)', line)
+                if m: ws_url = m.group(1)
+        assert ws_url, 'Chromium did not start:\n' + ''.join(seen[-20:])
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # keep its pipe drained
+        cdp = CDP(ws_url)
+        yield cdp
+        cdp.close()
+    finally:
+        proc.terminate()
+        try: proc.wait(10)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait(5)
+        shutil.rmtree(prof, ignore_errors=True)
+
+@pytest.fixture(scope='module')
+def pages(site, browser):
+    "Every page the navigation links to, visited once: its status, heading, math, raw dollars and network log."
+    browser.visit(site)
+    links = browser.js("[...new Set([...document.querySelectorAll('.md-nav--primary a.md-nav__link[href], "
+                       "a.md-tabs__link[href]')].map(a => a.href.split('#')[0]))]")
+    assert links, 'no navigation links on the landing page'
+    res = {}
+    for url in links:
+        if not url.startswith(site): continue
+        net = browser.visit(url)
+        doc = [r for r in net['responses'] if r.get('type') == 'Document']
+        info = browser.js(r"""(() => {
+            const main = document.querySelector('.md-content');
+            const walk = document.createTreeWalker(main, NodeFilter.SHOW_TEXT, {acceptNode: n =>
+                n.parentElement.closest('pre, code, script, style, .arithmatex, mjx-container')
+                    ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
+            let text = '', n; while ((n = walk.nextNode())) text += n.textContent + ' ';
+            const math = [...document.querySelectorAll('.md-content .arithmatex')];
+            return {h1: (document.querySelector('.md-content h1') || {}).innerText || '',
+                    math: math.length, typeset: math.filter(m => m.querySelector('mjx-container')).length,
+                    merror: document.querySelectorAll('mjx-merror').length,
+                    raw: (text.match(/\$\$|\$[^\s$][^$]*?[^\s$\\]\$|\\\(|\\\[/g) || []).slice(0, 5),
+                    imgs: [...document.querySelectorAll('.md-content img')].map(i => [i.src, i.naturalWidth])}})()""")
+        res[url] = dict(net=net, status=doc[0]['response']['status'] if doc else None, **info)
+    return res
+
+def test_nav_pages_load_with_a_heading(pages, site):
+    assert len(pages) >= 4, f'too few pages in the navigation: {list(pages)}'
+    bad = {u: (p['status'], p['h1']) for u, p in pages.items() if p['status'] != 200 or not p['h1'].strip()}
+    assert not bad, f'pages that did not load with a heading: {bad}'
+    assert any('/reference/' in u for u in pages), 'no API reference page in the navigation'
+
+def test_no_broken_or_remote_resources(pages, site):
+    bad, remote, broken_imgs = [], [], []
+    for u, p in pages.items():
+        bad += [(u, r['response']['url'], r['response']['status']) for r in p['net']['responses'] if r['response']['status'] >= 400]
+        bad += [(u, f.get('errorText'), f.get('type')) for f in p['net']['failed'] if not f.get('canceled')]
+        remote += [(u, q) for q in p['net']['requests'] if not q.startswith((site, 'data:', 'blob:', 'about:'))]
+        broken_imgs += [(u, src) for src, w in p['imgs'] if not w]
+    assert not bad, f'resources that failed to load: {bad[:10]}'
+    assert not remote, f'requests that leave the site (the site must work offline): {remote[:10]}'
+    assert not broken_imgs, f'images that did not render: {broken_imgs[:10]}'
+
+def test_math_is_typeset(pages):
+    raw = {u: p['raw'] for u, p in pages.items() if p['raw']}
+    assert not raw, f'raw math delimiters left in the text (math not typeset): {raw}'
+    math = {u: p for u, p in pages.items() if p['math']}
+    if not math: pytest.skip('no page has math yet')
+    chosen = max(math, key=lambda u: math[u]['math'])
+    for u, p in math.items():
+        assert p['typeset'] == p['math'], f"{u}: {p['math'] - p['typeset']} of {p['math']} formulas not typeset"
+        assert not p['merror'], f'{u}: {p["merror"]} TeX errors'
+    assert math[chosen]['math'] > 0
+
+def _search(browser, site, query):
+    browser.visit(site)
+    browser.js("document.querySelector('.md-search__input').focus(); 1")
+    for ch in query:
+        browser.call('Input.dispatchKeyEvent', type='keyDown', text=ch, key=ch)
+        browser.call('Input.dispatchKeyEvent', type='keyUp', key=ch)
+    deadline, hrefs, last = time.time() + 20, [], None
+    time.sleep(0.5)
+    while time.time() < deadline:  # until the results for the whole query are in and stop changing
+        hrefs = browser.js("[...document.querySelectorAll('.md-search-result__item a, a.md-search-result__link')].map(a => a.href)")
+        if hrefs and hrefs == last: break
+        last = hrefs
+        time.sleep(0.5)
+    return [h.split('#')[0].split('?')[0] for h in hrefs]
+
+@pytest.mark.parametrize('name', ['BPETokenizer', 'get_path'])
+def test_search_finds_api_names(browser, site, pages, name):
+    syms = {k.rsplit('.', 1)[-1]: v[0] for m in _modidx().values() for k, v in m.items()}
+    if name not in syms: pytest.skip(f'`{name}` is not exported yet (its chapter has not landed)')
+    page = syms[name].split('#')[0]
+    hrefs = _search(browser, site, name)
+    assert hrefs, f'search for {name!r} returned nothing'
+    assert any(h.endswith('/' + page) for h in hrefs), f'search for {name!r} did not return {page}: {hrefs[:8]}'
+
+def test_screenshots(browser, site, pages):
+    browser.visit(site)
+    browser.screenshot(SITE/'screenshot-landing.png')
+    chapters = {u: p for u, p in pages.items() if not u.rstrip('/').endswith(('index.html', 'chapters.html')) and '/reference/' not in u
+                and u != site}
+    assert chapters, 'no chapter pages'
+    chap = max(chapters, key=lambda u: (chapters[u]['math'] > 0, len(chapters[u]['imgs']), chapters[u]['math']))
+    browser.visit(chap)
+    if chapters[chap]['math']:  # show typeset math in the picture
+        browser.js("document.querySelector('.md-content .arithmatex').scrollIntoView({block: 'center'}); 1")
+        time.sleep(0.3)
+    browser.screenshot(SITE/'screenshot-chapter.png')
+    for f in ('screenshot-landing.png', 'screenshot-chapter.png'):
+        b = (SITE/f).read_bytes()
+        assert b[:8] == b'\x89PNG\r\n\x1a\n' and len(b) > 20_000, f'{f} looks empty ({len(b)} bytes)'

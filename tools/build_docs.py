@@ -1,0 +1,562 @@
+"""Build the course website into `_docs/` from the notebooks in `nbs/`, offline, with MkDocs Material.
+
+    python tools/build_docs.py             # = make docs: nbs/*.ipynb -> _proc/docs_src/*.md -> _docs/
+    python tools/build_docs.py --serve     # build, then serve _docs/ on http://127.0.0.1:8000 (Ctrl-C to stop)
+
+Each notebook goes through nbdev's own processors (the ones `nbdev_proc_nbs` runs before Quarto), so the
+`#|` directives mean what they mean for nbdev: `#| hide` cells are dropped, every exported function and class
+gets a `show_doc` entry (signature, docstring, docments parameter table), backticked names become links. Two
+choices differ from nbdev's defaults: `#| export` source is shown (after its `show_doc`), and `show_doc` renders
+nbdev's classic parameter table. The stored outputs are kept as they are: nothing is re-run except the cells
+nbdev needs for `show_doc` (imports and exported definitions). The processed notebook becomes a Markdown page
+(code, text/HTML/markdown outputs, figures as files, `$...$` math for MathJax served from the site itself).
+The API reference is generated from each module's `__all__`. Pages are named as nbdev names them
+(`nbs/01_tokenization.ipynb` -> `tokenization.html`), so nbdev's links resolve.
+"""
+import argparse, base64, concurrent.futures as cf, dataclasses, html, inspect, json, os, re, shutil
+import subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROC = ROOT/'_proc'
+SRC = PROC/'docs_src'           # generated Markdown pages (ignored by git)
+SITE = ROOT/'_docs'             # the built site (ignored by git)
+ASSETS = ROOT/'docs'            # committed static files: css, MathJax config, vendored MathJax
+
+# ---------------------------------------------------------------------------------------------------------
+# Which notebooks, in which order, under which names
+
+def discover(nbs_path):
+    "Every notebook under `nbs_path` (skipping `_*`/`.*` files and folders), index first, then by file name."
+    nbs = [p for p in Path(nbs_path).rglob('*.ipynb')
+           if not any(part.startswith(('_', '.')) for part in p.relative_to(nbs_path).parts)]
+    return sorted(nbs, key=lambda p: (p.name != 'index.ipynb', p.relative_to(nbs_path).as_posix()))
+
+def page_name(nb_path, nbs_path):
+    "The page a notebook becomes, as nbdev names it: `01_tokenization.ipynb` -> `tokenization.md`."
+    rel = Path(nb_path).relative_to(nbs_path)
+    if rel.name == 'index.ipynb': return rel.with_suffix('.md').as_posix()
+    return rel.with_name(re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.name.lower())).with_suffix('.md').as_posix()
+
+def chapter_label(nb_path):
+    "`01_tokenization.ipynb` -> '1', `00a_data.ipynb` -> '0a', no number -> ''."
+    m = re.match(r'^(\d+)([a-zA-Z]*)_', Path(nb_path).name)
+    return f'{int(m.group(1))}{m.group(2)}' if m else ''
+
+def title_summary(nb):
+    "The notebook's `# Title` and `> summary` lines (from its first markdown cell)."
+    for c in nb['cells']:
+        if c['cell_type'] != 'markdown': continue
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        t = re.search(r'^#\s+(.+?)\s*$', src, flags=re.M)
+        s = re.search(r'^>\s*(.+?)\s*$', src, flags=re.M)
+        return (t.group(1) if t else None), (s.group(1) if s else '')
+    return None, ''
+
+# ---------------------------------------------------------------------------------------------------------
+# show_doc: signature, docstring and the docments parameter table (nbdev's classic layout)
+
+def anchor(name):
+    "The id of an API entry on a page: 'Timer.__enter__' -> 'timer-enter' (safe in Markdown headings)."
+    return re.sub(r'[^0-9a-z]+', '-', name.lower()).strip('-')
+
+def _sig_str(obj, name):
+    from fastcore.docments import _show_param
+    try: sig = inspect.signature(obj, eval_str=True)
+    except Exception:
+        try: sig = inspect.signature(obj)
+        except Exception: return None
+    params = [_show_param(p) for n, p in sig.parameters.items() if n != 'self']
+    ret = ''
+    if sig.return_annotation is not inspect.Signature.empty and not inspect.isclass(obj):
+        ret = ' -> ' + inspect.formatannotation(sig.return_annotation).strip("'")
+    one = f"{name}({', '.join(params)}){ret}"
+    if len(one) <= 88 or not params: return one
+    return f"{name}(\n" + ''.join(f"    {p},\n" for p in params) + f"){ret}"
+
+def _escape_md(s): return re.sub(r'([_*\[\]<>])', r'\\\1', s)
+
+def doc_markdown(sym, name=None, level=3, src_url=None, links=()):
+    "Markdown for one API entry: heading (with a stable id), links, signature, docstring, parameter table."
+    from fastcore.docments import _docstring, _unwrap_sym, qual_name
+    sym = _unwrap_sym(sym)
+    name = name or qual_name(sym)
+    lk = [f'[{t}]({u})' for t, u in links] + ([f'[source]({src_url})'] if src_url else [])
+    out = [f'<span class="nb-doc-links" markdown>{" · ".join(lk)}</span>', ''] if lk else []
+    out += [f"{'#'*level} {_escape_md(name)} {{ #{anchor(name)} }}", '']
+    if callable(sym):
+        sig = _sig_str(sym, name.split('.')[-1] if '.' in name else name)
+        if sig: out += ['```python', ('class ' if inspect.isclass(sym) else '') + sig, '```', '']
+    else:
+        r = repr(sym)
+        out += [f'`{type(sym).__name__}`' + (f': `{r[:200]}{"…" if len(r) > 200 else ""}`' if '`' not in r else ''), '']
+    docs = _docstring(sym) if callable(sym) else ''
+    if docs:
+        first, _, rest = docs.partition('\n')
+        out += [f'*{first.strip()}*' + (('\n' + rest) if rest.strip() else ''), '']
+    if callable(sym):
+        tbl = param_table(sym)
+        if tbl: out += [tbl, '']
+    return '\n'.join(out)
+
+def _cell(s): return str(s).replace('|', '\\|').replace('\n', '<br>')
+
+def _anno(a):
+    if a is inspect.Parameter.empty or a is None: return ''
+    return a.__name__ if isinstance(a, type) and a.__module__ == 'builtins' else inspect.formatannotation(a).strip("'")
+
+def param_table(sym):
+    "The docments table (Type, Default, Details for each parameter; Returns), as nbdev's classic `show_doc` had it."
+    from fastcore.docments import docments
+    try: dm = docments(sym, full=True, eval_str=True)
+    except Exception:
+        try: dm = docments(sym, full=True)
+        except Exception: return ''
+    dm = {k: v for k, v in dm.items() if k != 'self'}
+    ret = dm.pop('return', None) if not dataclasses.is_dataclass(sym) else None
+    if not any(v.get('docment') for v in dm.values()) and not (ret and ret.get('docment')): return ''
+    rows = []
+    for k, v in dm.items():
+        kind = v.get('kind')
+        nm = ('*' if kind == inspect.Parameter.VAR_POSITIONAL else '**' if kind == inspect.Parameter.VAR_KEYWORD else '') + k
+        d = v.get('default', inspect.Parameter.empty)
+        rows.append([f'`{nm}`', _anno(v.get('anno')), '' if d is inspect.Parameter.empty else f'`{d!r}`', v.get('docment') or ''])
+    if ret and (ret.get('anno') not in (None, inspect.Parameter.empty) or ret.get('docment')):
+        rows.append(['**Returns**', _anno(ret.get('anno')), '', ret.get('docment') or ''])
+    cols = [i for i in (1, 2, 3) if any(r[i] for r in rows)]
+    hdr = ['', 'Type', 'Default', 'Details']
+    lines = ['| ' + ' | '.join(['parameter'] + [f'**{hdr[i]}**' for i in cols]) + ' |',
+             '|' + '---|' * (len(cols) + 1)]
+    lines += ['| ' + ' | '.join(_cell(r[0]) if j == 0 else _cell(r[j]) for j in [0] + cols) + ' |' for r in rows]
+    return '\n'.join(lines)
+
+_CUR_MOD = None  # the module the notebook being processed exports to (`#| default_exp`)
+
+def _patch_show_doc():
+    "Make nbdev's `show_doc` (and the cells nbdev adds for each export) render `doc_markdown`."
+    import nbdev.showdoc
+    from nbdev.config import get_config
+    from nbdev.doclinks import NbdevLookup
+    class TableRenderer(nbdev.showdoc.BasicMarkdownRenderer):
+        def _repr_markdown_(self):
+            return f'<div class="nb-doc" markdown>\n\n' + doc_markdown(
+                self.sym, self.nm, self.title_level, NbdevLookup().code(self.fn),
+                links=[('reference', f'REFERENCE:{self._full()}')]) + '\n</div>\n'
+        def _full(self):
+            "The qualified name: names defined in a notebook's cells live in `__main__`, so use its `default_exp`."
+            lib = get_config().lib_name
+            if self.fn.startswith(lib + '.') or not _CUR_MOD: return self.fn
+            return f'{_CUR_MOD}.{self.nm}'
+    nbdev.showdoc.BasicMarkdownRenderer = TableRenderer
+
+# ---------------------------------------------------------------------------------------------------------
+# nbdev's processors, with `#| export` source shown after its show_doc
+
+def _procs():
+    from nbdev import processors as P
+    from nbdev.processors import FilterDefaults
+
+    def rm_hidden(cell):
+        "Drop the source of hidden, internal-export and default_exp cells (nbdev's `rm_export`, keeping `export`)."
+        if cell.directives_ and (cell.directives_.keys() & {'exporti', 'hide', 'default_exp'}): del cell['source']
+
+    class docs_first(P.Processor):
+        "Put the show_doc entries nbdev adds after an `export`/`exports` cell before its source."
+        def begin(self):
+            cells = self.nb.cells
+            i = 0
+            while i < len(cells):
+                c = cells[i]
+                if c.cell_type == 'code' and ({'export', 'exports'} & set(getattr(c, 'directives_', {}) or {})):
+                    j = i + 1
+                    while j < len(cells) and getattr(cells[j], 'has_sd', 0): j += 1
+                    if j > i + 1:
+                        cells[i:j] = cells[i+1:j] + [c]
+                        i = j
+                        continue
+                i += 1
+
+    class Filter(FilterDefaults):
+        def base_procs(self):
+            skip = {'insert_warning', 'rm_export', 'add_fold', 'mv_exports'}
+            ps = [p for p in super().base_procs() if p.__name__ not in skip]
+            return ps + [rm_hidden, docs_first]   # after exec_show_docs, which runs definitions before their docs
+    return Filter()
+
+# ---------------------------------------------------------------------------------------------------------
+# A processed notebook -> one Markdown page
+
+_ANSI = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
+_LIST = re.compile(r'^\s{0,3}(?:[-*+]|\d+[.)])\s+\S')
+
+def fix_markdown(md):
+    """Make notebook (CommonMark) Markdown mean the same to Python-Markdown: blank line before a list and around
+    `$$` display math, nested list items indented by 4 spaces; code fences untouched."""
+    out, fence, prev, list_indents = [], None, '', []
+    lines = md.split('\n')
+    i = 0
+    while i < len(lines):
+        l = lines[i]
+        m = re.match(r'^\s*(`{3,}|~{3,})', l)
+        if fence:
+            out.append(l)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence): fence = None
+            prev = l; i += 1; continue
+        if m: fence = m.group(1)
+        s = l.strip()
+        # display math: $$ ... $$ (possibly spanning lines) as its own block
+        if s.startswith('$$') or s.startswith('\\begin{'):
+            block = [l]
+            closed = (s.startswith('$$') and s.count('$$') >= 2 and len(s) > 2) or \
+                     (s.startswith('\\begin{') and re.search(r'\\end\{', s))
+            j = i
+            while not closed and j + 1 < len(lines):
+                j += 1; block.append(lines[j])
+                closed = '$$' in lines[j] if s.startswith('$$') else bool(re.search(r'\\end\{', lines[j]))
+            indent = re.match(r'^\s*', l).group(0)
+            if out and out[-1].strip(): out.append(indent if indent else '')
+            out += block
+            if j + 1 < len(lines) and lines[j + 1].strip(): out.append('')
+            prev = block[-1]; i = j + 1; continue
+        if _LIST.match(l) or re.match(r'^\s+(?:[-*+]|\d+[.)])\s+\S', l):
+            ind = len(l) - len(l.lstrip())
+            if not list_indents or (ind == 0 and not _LIST.match(prev) and not prev.startswith(' ')):
+                if prev.strip() and not _LIST.match(prev) and not list_indents: out.append('')
+                list_indents = [ind]
+            # nesting level from the indents seen so far in this list (CommonMark 2-3 spaces -> 4)
+            while list_indents and ind < list_indents[-1]: list_indents.pop()
+            if not list_indents or ind > list_indents[-1]: list_indents.append(ind)
+            level = len(list_indents) - 1
+            l = ' ' * (4 * level) + l.lstrip()
+        elif not s:
+            pass
+        elif list_indents and l.startswith(' '):
+            level = len([x for x in list_indents if x < len(l) - len(l.lstrip())])
+            l = ' ' * (4 * max(level, 1)) + l.lstrip()
+        else:
+            if not prev.strip(): list_indents = []
+        if not s and i + 1 < len(lines) and not lines[i + 1].startswith(' ') and not _LIST.match(lines[i + 1]):
+            list_indents = []
+        out.append(l); prev = l; i += 1
+    return '\n'.join(out)
+
+def _fence(code, lang=''):
+    ticks = '```'
+    while ticks in code: ticks += '`'
+    return f'{ticks}{lang}\n{code.rstrip()}\n{ticks}'
+
+def _text(x): return ''.join(x) if isinstance(x, list) else (x or '')
+
+def _clean_stream(t):
+    "What a terminal would show: ANSI codes stripped, carriage-return overwrites (tqdm) resolved."
+    t = _ANSI.sub('', t)
+    return '\n'.join(line.split('\r')[-1] if '\r' in line.rstrip('\r') else line.rstrip('\r')
+                     for line in t.split('\n'))
+
+_DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
+
+def _quarto_opts(cell):
+    "The `#| key: value` options a cell carries (nbdev leaves these in the source), and the source without them."
+    opts, keep = {}, []
+    for l in _text(cell.get('source', '')).split('\n'):
+        m = _DIRECTIVE.match(l)
+        if m: opts[m.group(1)] = m.group(2)
+        else: keep.append(l)
+    for k, v in (getattr(cell, 'directives_', None) or {}).items():
+        if k.endswith(':'): opts.setdefault(k[:-1], ' '.join(v))
+    return opts, '\n'.join(keep).strip('\n')
+
+def render_outputs(outputs, files_dir, rel_files, stem):
+    "Markdown/HTML for a code cell's outputs; figures are written to `files_dir`."
+    parts, stream, stream_name = [], [], None
+    def flush():
+        nonlocal stream, stream_name
+        if stream:
+            txt = _clean_stream(''.join(stream)).strip('\n')
+            if txt.strip():
+                cls = 'nb-output nb-stderr' if stream_name == 'stderr' else 'nb-output'
+                parts.append(f'<div class="{cls}" markdown>\n\n{_fence(txt, "text")}\n\n</div>')
+        stream, stream_name = [], None
+    for k, o in enumerate(outputs):
+        ot = o.get('output_type')
+        if ot == 'stream':
+            if stream_name not in (None, o.get('name')): flush()
+            stream.append(_text(o.get('text'))); stream_name = o.get('name'); continue
+        flush()
+        if ot == 'error':
+            tb = _ANSI.sub('', '\n'.join(o.get('traceback', [])) or f"{o.get('ename')}: {o.get('evalue')}")
+            parts.append(f'<div class="nb-output nb-error" markdown>\n\n{_fence(tb, "text")}\n\n</div>')
+            continue
+        data = o.get('data', {})
+        if not data or 'application/vnd.jupyter.widget-view+json' in data: continue  # widgets: static fallback shown elsewhere
+        if 'text/markdown' in data:
+            parts.append(_text(data['text/markdown']).strip('\n'))
+        elif 'text/html' in data:
+            h = _text(data['text/html']).strip()
+            if '<script' in h.lower() and 'text/plain' in data:  # interactive HTML needs a kernel-side runtime
+                parts.append(f'<div class="nb-output" markdown>\n\n{_fence(_text(data["text/plain"]), "text")}\n\n</div>')
+            else:
+                parts.append(f'<div class="nb-output nb-html">\n{h}\n</div>')
+        elif any(m in data for m in ('image/png', 'image/jpeg', 'image/svg+xml')):
+            mime = next(m for m in ('image/svg+xml', 'image/png', 'image/jpeg') if m in data)
+            ext = {'image/png': 'png', 'image/jpeg': 'jpg', 'image/svg+xml': 'svg'}[mime]
+            files_dir.mkdir(parents=True, exist_ok=True)
+            fn = f'{stem}_{k}.{ext}'
+            if ext == 'svg': (files_dir/fn).write_text(_text(data[mime]), encoding='utf-8')
+            else: (files_dir/fn).write_bytes(base64.b64decode(_text(data[mime])))
+            alt = html.escape(_text(data.get('text/plain', 'figure')).strip().split('\n')[0][:80].strip('<>'))
+            parts.append(f'<div class="nb-output" markdown>\n\n![{alt}]({rel_files}/{fn})\n\n</div>')
+        elif 'text/latex' in data:
+            parts.append(_text(data['text/latex']).strip())
+        elif 'text/plain' in data:
+            parts.append(f'<div class="nb-output" markdown>\n\n{_fence(_ANSI.sub("", _text(data["text/plain"])), "text")}\n\n</div>')
+    flush()
+    return parts
+
+def nb_to_markdown(nb, title, summary, page, nbs_rel):
+    "The page for processed notebook `nb`: title, summary, then its cells in order."
+    stem = Path(page).stem
+    files_dir, rel_files = SRC/Path(page).parent/f'{stem}_files', f'{stem}_files'
+    out = [f'---\ntitle: {json.dumps(title)}\ndescription: {json.dumps(summary)}\n---\n', f'# {title}\n']
+    if summary: out.append(f'<p class="nb-summary" markdown>{summary}</p>\n')
+    for n, cell in enumerate(nb.cells):
+        ct = cell.cell_type
+        if ct == 'raw': continue
+        if ct == 'markdown':
+            src = _text(cell.source).strip('\n')
+            if src.startswith('<!-- WARNING: THIS FILE WAS AUTOGENERATED'): continue
+            for name, att in (cell.get('attachments') or {}).items():
+                for mime, b64 in att.items():
+                    files_dir.mkdir(parents=True, exist_ok=True)
+                    fn = f'{stem}_att_{n}_{re.sub(r"[^A-Za-z0-9_.-]", "_", name)}'
+                    (files_dir/fn).write_bytes(base64.b64decode(_text(b64)))
+                    src = src.replace(f'attachment:{name}', f'{rel_files}/{fn}')
+                    break
+            out.append(fix_markdown(src) + '\n')
+            continue
+        opts, code = _quarto_opts(cell)
+        if opts.get('include') == 'false': continue
+        if code.strip() and opts.get('echo') != 'false':
+            out.append(_fence(code, 'python') + '\n')
+        if opts.get('output') != 'false':
+            out += [p + '\n' for p in render_outputs(cell.get('outputs', []), files_dir, rel_files, f'cell{n}')]
+    return '\n'.join(out)
+
+def link_fix(md, page, pages, doc_prefix, ref_pages):
+    "Turn nbdev's absolute doc links and `*.ipynb` links into relative links between pages of this site."
+    depth = page.count('/')
+    up = '../' * depth
+    def nbdev_url(m):
+        target, frag = m.group(1), m.group(2) or ''
+        md_page = re.sub(r'\.html$', '.md', target)
+        if frag: frag = '#' + anchor(frag[1:])
+        return f'({up}{md_page}{frag})'
+    md = re.sub(r'\(' + re.escape(doc_prefix) + r'([\w./-]+\.html)(#[^)\s]*)?\)', nbdev_url, md)
+    def ipynb(m):
+        target, frag = m.group(1), m.group(2) or ''
+        name = Path(target).name
+        if name not in pages: return m.group(0)
+        return f'({up}{pages[name]}{("#" + frag[1:].lower()) if frag else ""})'
+    md = re.sub(r'\((?!https?:)([^()\s]+?\.ipynb)(#[^)\s]*)?\)', ipynb, md)
+    def ref(m):
+        fn = m.group(1)
+        mod = fn.rsplit('.', 1)[0]
+        while mod and mod not in ref_pages: mod = mod.rpartition('.')[0]
+        if not mod: return '()'
+        return f'({up}{ref_pages[mod]}#{anchor(fn[len(mod) + 1:])})'
+    return re.sub(r'\(REFERENCE:([\w.]+)\)', ref, md)
+
+# ---------------------------------------------------------------------------------------------------------
+# One notebook, in its own process
+
+def process_one(src, page, dest):
+    "Turn notebook `src` into the Markdown of `page`; write the result (and title, summary) as JSON to `dest`."
+    from nbdev.config import get_config
+    nbs_path = Path(get_config().nbs_path)
+    src = Path(src).resolve()
+    os.environ['IN_TEST'] = '1'
+    os.environ.setdefault('MPLBACKEND', 'Agg')
+    sys.path.insert(0, str(ROOT))
+    os.chdir(Path(src).parent)
+    from execnb.nbio import read_nb
+    t0 = time.time()
+    raw = json.loads(Path(src).read_text(encoding='utf-8'))
+    title, summary = title_summary(raw)
+    _patch_show_doc()
+    nb = read_nb(src)
+    global _CUR_MOD
+    from nbdev.processors import _default_exp
+    exp = _default_exp(nb)
+    _CUR_MOD = f'{get_config().lib_name}.{exp}' if exp else None
+    _procs()(nb)
+    title = title or Path(src).stem
+    md = nb_to_markdown(nb, title, summary, page, src.relative_to(nbs_path))
+    res = dict(src=str(src), page=page, title=title, summary=summary, md=md, secs=time.time() - t0)
+    Path(dest).write_text(json.dumps(res), encoding='utf-8')
+
+# ---------------------------------------------------------------------------------------------------------
+# The API reference: one page per module, an entry per exported name
+
+def reference_pages(modidx, chapter_of_page):
+    "{module: (page, markdown)} for every module in the package's `_modidx`, names from the module's `__all__`."
+    import importlib
+    from nbdev.doclinks import NbdevLookup
+    lookup = NbdevLookup()
+    syms = modidx['syms']
+    res = {}
+    for mod_name, entries in syms.items():
+        mod = importlib.import_module(mod_name)
+        names = list(getattr(mod, '__all__', []))
+        docpage = next((v[0].split('#')[0] for v in entries.values()), None)
+        chap = chapter_of_page.get(docpage)
+        short = mod_name.split('.', 1)[-1]
+        page = f'reference/{short}.md'
+        out = [f'---\ntitle: {json.dumps(mod_name)}\n---\n', f'# `{mod_name}`\n']
+        if chap: out.append(f'<p class="nb-summary" markdown>Exported from the chapter [{chap["title"]}](../{chap["page"]}). '
+                            f'{chap["summary"]}</p>\n')
+        for nm in names:
+            obj = getattr(mod, nm, None)
+            full = f'{mod_name}.{nm}'
+            links = []
+            if chap:
+                key = entries.get(full, (None,))[0]
+                a = anchor(key.split('#', 1)[1]) if key and '#' in key else ''
+                frag = f'#{a}' if a in chap['documented'] else ''
+                links.append(('in the chapter', f'../{chap["page"]}{frag}'))
+            body = doc_markdown(obj, nm, 2, lookup.code(full) if full in entries else None, links)
+            out.append(f'<div class="nb-doc" markdown>\n\n{body}\n</div>\n')
+            if inspect.isclass(obj):
+                for mn, m in obj.__dict__.items():
+                    if mn.startswith('_') or not (inspect.isfunction(m) or isinstance(m, (property, classmethod, staticmethod))): continue
+                    f = m.fget if isinstance(m, property) else getattr(m, '__func__', m)
+                    sub = doc_markdown(f, f'{nm}.{mn}', 3, lookup.code(f'{full}.{mn}') if f'{full}.{mn}' in entries else None)
+                    out.append(f'<div class="nb-doc" markdown>\n\n{sub}\n</div>\n')
+        res[mod_name] = (page, '\n'.join(out), names, chap)
+    return res
+
+def reference_index(refs):
+    out = ['---\ntitle: API reference\n---\n', '# API reference\n',
+           'Every name the package exports, by module, in course order. Each entry gives the signature, the docstring '
+           'and the parameters, and links to the chapter that builds it.\n']
+    for mod_name, (page, _, names, chap) in refs.items():
+        import importlib
+        mod = importlib.import_module(mod_name)
+        out.append(f'## [`{mod_name}`]({Path(page).name})\n')
+        if chap: out.append(f'From [{chap["title"]}](../{chap["page"]}).\n')
+        if names:
+            out.append('| name | what it is |\n|---|---|')
+            for nm in names:
+                doc = (inspect.getdoc(getattr(mod, nm, None)) or '').split('\n')[0] if callable(getattr(mod, nm, None)) else ''
+                doc = doc.replace('|', '\\|')
+                out.append(f'| [`{nm}`]({Path(page).name}#{anchor(nm)}) | {doc} |')
+            out.append('')
+    return '\n'.join(out)
+
+def chapters_page(chapters):
+    out = ['---\ntitle: Chapters\n---\n', '# Chapters\n',
+           'The course in order. Each chapter is a notebook; each exports one module of the package.\n',
+           '<dl class="nb-chapters" markdown>\n']
+    for c in chapters:
+        out.append(f'<dt markdown>[{c["nav"]}]({c["page"]})</dt>\n<dd markdown>{c["summary"]}</dd>\n')
+    out.append('</dl>\n')
+    return '\n'.join(out)
+
+# ---------------------------------------------------------------------------------------------------------
+
+def build(site_dir=SITE, workers=2, quiet=False):
+    t0 = time.time()
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    from nbdev.config import get_config
+    cfg = get_config()
+    nbs_path = Path(cfg.nbs_path)
+    nbs = discover(nbs_path)
+    if not nbs: raise SystemExit(f'no notebooks found in {nbs_path}')
+    pages = {p.name: page_name(p, nbs_path) for p in nbs}
+    if SRC.exists(): shutil.rmtree(SRC)
+    SRC.mkdir(parents=True)
+    doc_prefix = f"{cfg.doc_host}{cfg.doc_baseurl}".rstrip('/') + '/'
+
+    def run_one(p):
+        "Process one notebook in a fresh interpreter (as nbdev_proc_nbs does), so notebooks cannot leak state."
+        dest = PROC/'docs_json'/(pages[p.name] + '.json')
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([sys.executable, __file__, '--one', str(p), pages[p.name], str(dest)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode: raise SystemExit(f'processing {p} failed:\n{r.stdout}\n{r.stderr}')
+        return json.loads(dest.read_text(encoding='utf-8'))
+    results = {}
+    with cf.ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        for r in ex.map(run_one, nbs):
+            results[r['src']] = r
+            if not quiet: print(f"  {Path(r['src']).name:34s} -> {r['page']:24s} {r['secs']:5.1f}s", flush=True)
+
+    chapters = []
+    for p in nbs:
+        r = results[str(p)]
+        r['documented'] = set(re.findall(r'^#{2,4} .*\{ #([\w.-]+) \}', r['md'], flags=re.M))
+        r['nav'] = (f"{chapter_label(p)}. " if chapter_label(p) else '') + r['title']
+        if p.name != 'index.ipynb': chapters.append(r)
+    # the reference links back to a name's entry in its chapter when the chapter shows one
+    chapter_of_page = {Path(r['page']).with_suffix('.html').as_posix(): r for r in chapters}
+    import importlib
+    modidx = importlib.import_module(f'{cfg.lib_name}._modidx').d
+    refs = reference_pages(modidx, chapter_of_page)
+    ref_pages = {m: v[0] for m, v in refs.items()}
+
+    def write(page, md):
+        dest = SRC/page
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(link_fix(md, page, pages, doc_prefix, ref_pages), encoding='utf-8')
+    for r in results.values(): write(r['page'], r['md'])
+    write('chapters.md', chapters_page(chapters))
+    write('reference/index.md', reference_index(refs))
+    for m, (page, md, _, _) in refs.items(): write(page, md)
+    # files the notebooks refer to (images next to them), and the site's own static files
+    for f in nbs_path.rglob('*'):
+        rel = f.relative_to(nbs_path)
+        if f.is_file() and f.suffix.lower() in {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'} and \
+           not any(x.startswith(('_', '.')) for x in rel.parts):
+            (SRC/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, SRC/rel)
+    shutil.copytree(ASSETS, SRC, dirs_exist_ok=True)
+
+    import yaml
+    index_page = pages.get('index.ipynb')
+    nav = ([{'Home': index_page}] if index_page else []) + [
+        {'Course': [{'Chapters': 'chapters.md'}] + [{r['nav']: r['page']} for r in chapters]},
+        {'API reference': [{'Overview': 'reference/index.md'}] + [{m: v[0]} for m, v in refs.items()]}]
+    conf = {'INHERIT': str(ROOT/'mkdocs.yml'), 'docs_dir': str(SRC), 'site_dir': str(Path(site_dir).resolve()), 'nav': nav}
+    if not index_page:
+        (SRC/'index.md').write_text('# llm_nb\n\nSee the [chapters](chapters.md).\n', encoding='utf-8')
+        nav.insert(0, {'Home': 'index.md'})
+    (PROC/'mkdocs.yml').write_text(yaml.safe_dump(conf, sort_keys=False, allow_unicode=True), encoding='utf-8')
+    t1 = time.time()
+    cmd = [sys.executable, '-m', 'mkdocs', 'build', '--clean', '-f', str(PROC/'mkdocs.yml')] + ([] if not quiet else ['-q'])
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})
+    log = r.stdout + r.stderr
+    warnings = [l for l in log.splitlines() if 'WARNING' in l]
+    if r.returncode: print(log); raise SystemExit(f'mkdocs build failed ({r.returncode})')
+    for w in warnings: print(w)
+    print(f'built {len(nbs)} notebooks + {len(refs)} reference pages into {Path(site_dir).resolve()} '
+          f'in {time.time() - t0:.1f}s (notebooks {t1 - t0:.1f}s, mkdocs {time.time() - t1:.1f}s, {len(warnings)} warnings)')
+    return dict(pages=pages, chapters=chapters, refs=refs, warnings=warnings)
+
+def serve(site_dir=SITE, port=8000):
+    import functools, http.server
+    h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site_dir))
+    with http.server.ThreadingHTTPServer(('127.0.0.1', port), h) as s:
+        print(f'serving {site_dir} on http://127.0.0.1:{port}/ (Ctrl-C to stop)')
+        try: s.serve_forever()
+        except KeyboardInterrupt: pass
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--out', default=str(SITE), help='site folder (default: _docs)')
+    ap.add_argument('--workers', type=int, default=2, help='notebooks processed in parallel')
+    ap.add_argument('--serve', action='store_true', help='serve the site on 127.0.0.1 after building it')
+    ap.add_argument('--port', type=int, default=8000)
+    ap.add_argument('--one', nargs=3, metavar=('NB', 'PAGE', 'JSON'), help=argparse.SUPPRESS)  # internal: one notebook
+    a = ap.parse_args()
+    if a.one: process_one(*a.one); sys.exit(0)
+    build(Path(a.out), a.workers)
+    if a.serve: serve(Path(a.out), a.port)
