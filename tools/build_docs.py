@@ -13,7 +13,7 @@ nbdev needs for `show_doc` (imports and exported definitions). The processed not
 The API reference is generated from each module's `__all__`. Pages are named as nbdev names them
 (`nbs/01_tokenization.ipynb` -> `tokenization.html`), so nbdev's links resolve.
 """
-import argparse, base64, concurrent.futures as cf, dataclasses, html, inspect, json, os, re, shutil
+import argparse, ast, base64, dataclasses, html, inspect, json, os, re, shutil
 import subprocess, sys, time
 from pathlib import Path
 
@@ -131,6 +131,8 @@ def param_table(sym):
     return '\n'.join(lines)
 
 _CUR_MOD = None  # the module the notebook being processed exports to (`#| default_exp`)
+_CUR_NB = ''
+_WARNINGS = []
 
 def _patch_show_doc():
     "Make nbdev's `show_doc` (and the cells nbdev adds for each export) render `doc_markdown`."
@@ -155,6 +157,7 @@ def _patch_show_doc():
 def _procs():
     from nbdev import processors as P
     from nbdev.processors import FilterDefaults
+    from fastcore.xtras import dict2obj
 
     def rm_hidden(cell):
         "Drop the source of hidden, internal-export and default_exp cells (nbdev's `rm_export`, keeping `export`)."
@@ -176,10 +179,39 @@ def _procs():
                         continue
                 i += 1
 
+    class show_docs_from_module(P.Processor):
+        """Stands in for nbdev's `exec_show_docs`, which re-runs a notebook's imports and exported cells so that its
+        `show_doc` cells can render: here each `show_doc(...)` is evaluated in the namespace of the module the
+        notebook exports (`#| default_exp`), which holds exactly those definitions. Nothing in the notebook is
+        re-run, every other cell keeps the outputs stored in the notebook, and the build takes seconds."""
+        def begin(self):
+            import importlib
+            from nbdev.showdoc import show_doc
+            self.ns = {}
+            if _CUR_MOD: self.ns.update(vars(importlib.import_module(_CUR_MOD)))
+            self.ns['show_doc'] = show_doc
+        def __call__(self, cell):
+            if not P._is_showdoc(cell): return
+            code = '\n'.join(l for l in cell.source.splitlines() if not l.lstrip().startswith('#|'))
+            mds = []
+            try:
+                for node in ast.parse(code).body:
+                    if isinstance(node, ast.Expr):
+                        r = eval(compile(ast.Expression(node.value), '<show_doc>', 'eval'), self.ns)
+                        if hasattr(r, '_repr_markdown_'): mds.append(r._repr_markdown_())
+                    else: exec(compile(ast.Module([node], []), '<show_doc>', 'exec'), self.ns)
+            except Exception as e:
+                print(f'WARNING: {Path(_CUR_NB).name}: cell {cell.idx_} `{code.strip()[:60]}` could not be rendered: '
+                      f'{type(e).__name__}: {e}'[:300], file=sys.stderr)
+                _WARNINGS.append(f'{Path(_CUR_NB).name}: {code.strip()[:60]}: {type(e).__name__}: {e}')
+            md = '\n'.join(mds)
+            cell['outputs'] = [dict2obj(dict(output_type='display_data', metadata={},
+                                             data={'text/markdown': md.splitlines(keepends=True)}))] if md else []
+
     class Filter(FilterDefaults):
         def base_procs(self):
             skip = {'insert_warning', 'rm_export', 'add_fold', 'mv_exports'}
-            ps = [p for p in super().base_procs() if p.__name__ not in skip]
+            ps = [show_docs_from_module if p is P.exec_show_docs else p for p in super().base_procs() if p.__name__ not in skip]
             return ps + [rm_hidden, docs_first]   # after exec_show_docs, which runs definitions before their docs
     return Filter()
 
@@ -367,32 +399,25 @@ def link_fix(md, page, pages, doc_prefix, ref_pages):
     return re.sub(r'\(REFERENCE:([\w.]+)\)', ref, md)
 
 # ---------------------------------------------------------------------------------------------------------
-# One notebook, in its own process
+# One notebook
 
-def process_one(src, page, dest):
-    "Turn notebook `src` into the Markdown of `page`; write the result (and title, summary) as JSON to `dest`."
+def process_one(src, page):
+    "Turn notebook `src` into the Markdown of its `page`: {src, page, title, summary, md, secs}."
+    global _CUR_MOD, _CUR_NB
+    from execnb.nbio import read_nb
     from nbdev.config import get_config
+    from nbdev.processors import _default_exp
     nbs_path = Path(get_config().nbs_path)
     src = Path(src).resolve()
-    os.environ['IN_TEST'] = '1'
-    os.environ.setdefault('MPLBACKEND', 'Agg')
-    sys.path.insert(0, str(ROOT))
-    os.chdir(Path(src).parent)
-    from execnb.nbio import read_nb
     t0 = time.time()
-    raw = json.loads(Path(src).read_text(encoding='utf-8'))
-    title, summary = title_summary(raw)
-    _patch_show_doc()
+    title, summary = title_summary(json.loads(src.read_text(encoding='utf-8')))
     nb = read_nb(src)
-    global _CUR_MOD
-    from nbdev.processors import _default_exp
     exp = _default_exp(nb)
-    _CUR_MOD = f'{get_config().lib_name}.{exp}' if exp else None
+    _CUR_NB, _CUR_MOD = str(src), (f'{get_config().lib_name}.{exp}' if exp else None)
     _procs()(nb)
-    title = title or Path(src).stem
+    title = title or src.stem
     md = nb_to_markdown(nb, title, summary, page, src.relative_to(nbs_path))
-    res = dict(src=str(src), page=page, title=title, summary=summary, md=md, secs=time.time() - t0)
-    Path(dest).write_text(json.dumps(res), encoding='utf-8')
+    return dict(src=str(src), page=page, title=title, summary=summary, md=md, secs=time.time() - t0)
 
 # ---------------------------------------------------------------------------------------------------------
 # The API reference: one page per module, an entry per exported name
@@ -463,7 +488,7 @@ def chapters_page(chapters):
 
 # ---------------------------------------------------------------------------------------------------------
 
-def build(site_dir=SITE, workers=2, quiet=False):
+def build(site_dir=SITE, quiet=False):
     t0 = time.time()
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
@@ -477,19 +502,14 @@ def build(site_dir=SITE, workers=2, quiet=False):
     SRC.mkdir(parents=True)
     doc_prefix = f"{cfg.doc_host}{cfg.doc_baseurl}".rstrip('/') + '/'
 
-    def run_one(p):
-        "Process one notebook in a fresh interpreter (as nbdev_proc_nbs does), so notebooks cannot leak state."
-        dest = PROC/'docs_json'/(pages[p.name] + '.json')
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([sys.executable, __file__, '--one', str(p), pages[p.name], str(dest)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode: raise SystemExit(f'processing {p} failed:\n{r.stdout}\n{r.stderr}')
-        return json.loads(dest.read_text(encoding='utf-8'))
+    os.environ['IN_TEST'] = '1'   # as nbdev sets it while processing notebooks
+    os.environ.setdefault('MPLBACKEND', 'Agg')
+    _patch_show_doc()
     results = {}
-    with cf.ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        for r in ex.map(run_one, nbs):
-            results[r['src']] = r
-            if not quiet: print(f"  {Path(r['src']).name:34s} -> {r['page']:24s} {r['secs']:5.1f}s", flush=True)
+    for p in nbs:
+        r = process_one(p, pages[p.name])
+        results[r['src']] = r
+        if not quiet: print(f"  {p.name:34s} -> {r['page']:24s} {r['secs']:5.1f}s", flush=True)
 
     chapters = []
     for p in nbs:
@@ -534,7 +554,7 @@ def build(site_dir=SITE, workers=2, quiet=False):
     cmd = [sys.executable, '-m', 'mkdocs', 'build', '--clean', '-f', str(PROC/'mkdocs.yml')] + ([] if not quiet else ['-q'])
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})
     log = r.stdout + r.stderr
-    warnings = [l for l in log.splitlines() if 'WARNING' in l]
+    warnings = [f'WARNING  show_doc: {w}' for w in _WARNINGS] + [l for l in log.splitlines() if 'WARNING' in l]
     if r.returncode: print(log); raise SystemExit(f'mkdocs build failed ({r.returncode})')
     for w in warnings: print(w)
     print(f'built {len(nbs)} notebooks + {len(refs)} reference pages into {Path(site_dir).resolve()} '
@@ -552,11 +572,8 @@ def serve(site_dir=SITE, port=8000):
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default=str(SITE), help='site folder (default: _docs)')
-    ap.add_argument('--workers', type=int, default=2, help='notebooks processed in parallel')
     ap.add_argument('--serve', action='store_true', help='serve the site on 127.0.0.1 after building it')
     ap.add_argument('--port', type=int, default=8000)
-    ap.add_argument('--one', nargs=3, metavar=('NB', 'PAGE', 'JSON'), help=argparse.SUPPRESS)  # internal: one notebook
     a = ap.parse_args()
-    if a.one: process_one(*a.one); sys.exit(0)
-    build(Path(a.out), a.workers)
+    build(Path(a.out))
     if a.serve: serve(Path(a.out), a.port)
