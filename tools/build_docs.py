@@ -374,14 +374,22 @@ def nb_to_markdown(nb, title, summary, page, nbs_rel):
             out += [p + '\n' for p in render_outputs(cell.get('outputs', []), files_dir, rel_files, f'cell{n}')]
     return '\n'.join(out)
 
-def link_fix(md, page, pages, doc_prefix, ref_pages):
-    "Turn nbdev's absolute doc links and `*.ipynb` links into relative links between pages of this site."
+def link_fix(md, page, pages, doc_prefix, ref_pages, anchors=None, ref_of_page=None):
+    """Turn nbdev's absolute doc links and `*.ipynb` links into relative links between pages of this site.
+    A name the chapter does not document itself (a method, a constant) links to its API reference entry."""
     depth = page.count('/')
     up = '../' * depth
+    anchors, ref_of_page = anchors or {}, ref_of_page or {}
     def nbdev_url(m):
         target, frag = m.group(1), m.group(2) or ''
         md_page = re.sub(r'\.html$', '.md', target)
-        if frag: frag = '#' + anchor(frag[1:])
+        if frag:
+            a = anchor(frag[1:])
+            if md_page in anchors and a not in anchors[md_page]:
+                ref = ref_of_page.get(md_page)
+                if ref and a in anchors.get(ref, ()): md_page = ref
+                else: a = ''
+            frag = f'#{a}' if a else ''
         return f'({up}{md_page}{frag})'
     md = re.sub(r'\(' + re.escape(doc_prefix) + r'([\w./-]+\.html)(#[^)\s]*)?\)', nbdev_url, md)
     def ipynb(m):
@@ -524,10 +532,13 @@ def build(site_dir=SITE, quiet=False):
     refs = reference_pages(modidx, chapter_of_page)
     ref_pages = {m: v[0] for m, v in refs.items()}
 
+    ids = lambda md: set(re.findall(r'\{ #([\w.-]+) \}', md))
+    anchors = {**{r['page']: ids(r['md']) for r in results.values()}, **{v[0]: ids(v[1]) for v in refs.values()}}
+    ref_of_page = {v[3]['page']: v[0] for v in refs.values() if v[3]}
     def write(page, md):
         dest = SRC/page
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(link_fix(md, page, pages, doc_prefix, ref_pages), encoding='utf-8')
+        dest.write_text(link_fix(md, page, pages, doc_prefix, ref_pages, anchors, ref_of_page), encoding='utf-8')
     for r in results.values(): write(r['page'], r['md'])
     write('chapters.md', chapters_page(chapters))
     write('reference/index.md', reference_index(refs))
