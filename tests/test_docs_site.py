@@ -20,11 +20,19 @@ CHROMIUM = next((p for p in (os.environ.get('CHROMIUM'), shutil.which('chromium'
 HAVE_MKDOCS = importlib.util.find_spec('mkdocs') is not None and importlib.util.find_spec('material') is not None
 HAVE_WS = importlib.util.find_spec('websocket') is not None
 
-pytestmark = [
+needs_mkdocs = pytest.mark.skipif(not HAVE_MKDOCS, reason='mkdocs-material is not installed (pip install -e ".[dev]")')
+needs_browser = [needs_mkdocs,
     pytest.mark.skipif(CHROMIUM is None, reason='Chromium is not installed (apt-get install chromium)'),
-    pytest.mark.skipif(not HAVE_MKDOCS, reason='mkdocs-material is not installed (pip install -e ".[dev]")'),
-    pytest.mark.skipif(not HAVE_WS, reason='websocket-client is not installed (pip install -e ".[dev]")'),
-]
+    pytest.mark.skipif(not HAVE_WS, reason='websocket-client is not installed (pip install -e ".[dev]")')]
+
+def browser_test(f):
+    "Marks a test that needs the built site in Chromium: it runs wherever Chromium is installed, else is skipped."
+    for m in needs_browser: f = m(f)
+    return f
+
+sys.path.insert(0, str(ROOT/'tools'))
+import build_docs as bd
+sys.path.remove(str(ROOT/'tools'))
 
 class CDP:
     "A minimal Chrome DevTools protocol client: one browser, one page (flat session), events kept in a list."
@@ -94,14 +102,20 @@ def _modidx():
     finally: sys.path.remove(str(ROOT))
 
 @pytest.fixture(scope='module')
-def site():
-    "Build the site, serve it on 127.0.0.1 (a free port) and yield its address; stop the server afterwards."
+def built():
+    "Build the site with the same command as `make docs`."
+    if not HAVE_MKDOCS: pytest.skip('mkdocs-material is not installed')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get('PYTHONPATH')] if p]),
            'MPLBACKEND': 'Agg'}
     t0 = time.time()
     r = subprocess.run([sys.executable, 'tools/build_docs.py'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     print(f'site built in {time.time() - t0:.1f}s')
+    return r.stdout
+
+@pytest.fixture(scope='module')
+def site(built):
+    "Serve the built site on 127.0.0.1 (a free port) and yield its address; stop the server afterwards."
     handler = functools.partial(QuietHandler, directory=str(SITE))
     srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     th = threading.Thread(target=srv.serve_forever, daemon=True); th.start()
@@ -114,6 +128,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope='module')
 def browser(site):
     "Headless Chromium with a fresh profile, driven over the DevTools protocol; killed at the end."
+    if CHROMIUM is None: pytest.skip('Chromium is not installed (apt-get install chromium)')
+    if not HAVE_WS: pytest.skip('websocket-client is not installed')
     prof = tempfile.mkdtemp(prefix='llm_nb_chromium_')
     cmd = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
            '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions',
@@ -167,12 +183,14 @@ def pages(site, browser):
         res[url] = dict(net=net, status=doc[0]['response']['status'] if doc else None, **info)
     return res
 
+@browser_test
 def test_nav_pages_load_with_a_heading(pages, site):
     assert len(pages) >= 4, f'too few pages in the navigation: {list(pages)}'
     bad = {u: (p['status'], p['h1']) for u, p in pages.items() if p['status'] != 200 or not p['h1'].strip()}
     assert not bad, f'pages that did not load with a heading: {bad}'
     assert any('/reference/' in u for u in pages), 'no API reference page in the navigation'
 
+@browser_test
 def test_no_broken_or_remote_resources(pages, site):
     bad, remote, broken_imgs = [], [], []
     for u, p in pages.items():
@@ -184,6 +202,7 @@ def test_no_broken_or_remote_resources(pages, site):
     assert not remote, f'requests that leave the site (the site must work offline): {remote[:10]}'
     assert not broken_imgs, f'images that did not render: {broken_imgs[:10]}'
 
+@browser_test
 def test_math_is_typeset(pages):
     raw = {u: p['raw'] for u, p in pages.items() if p['raw']}
     assert not raw, f'raw math delimiters left in the text (math not typeset): {raw}'
@@ -210,6 +229,7 @@ def _search(browser, site, query):
         time.sleep(0.5)
     return [h.split('#')[0].split('?')[0] for h in hrefs]
 
+@browser_test
 @pytest.mark.parametrize('name', ['BPETokenizer', 'get_path'])
 def test_search_finds_api_names(browser, site, pages, name):
     syms = {k.rsplit('.', 1)[-1]: v[0] for m in _modidx().values() for k, v in m.items()}
@@ -219,6 +239,7 @@ def test_search_finds_api_names(browser, site, pages, name):
     assert hrefs, f'search for {name!r} returned nothing'
     assert any(h.endswith('/' + page) for h in hrefs), f'search for {name!r} did not return {page}: {hrefs[:8]}'
 
+@browser_test
 def test_screenshots(browser, site, pages):
     browser.visit(site)
     browser.screenshot(SITE/'screenshot-landing.png')
@@ -234,3 +255,91 @@ def test_screenshots(browser, site, pages):
     for f in ('screenshot-landing.png', 'screenshot-chapter.png'):
         b = (SITE/f).read_bytes()
         assert b[:8] == b'\x89PNG\r\n\x1a\n' and len(b) > 20_000, f'{f} looks empty ({len(b)} bytes)'
+
+
+# ---- the build itself (no browser needed) ----
+
+def _text_of(html_path):
+    import html as H
+    return H.unescape(re.sub(r'<[^>]+>', '', Path(html_path).read_text(encoding='utf-8')))
+
+@needs_mkdocs
+def test_every_notebook_and_export_has_a_page(built):
+    from nbdev.config import get_config
+    nbs_path = Path(get_config(path=ROOT).nbs_path)
+    nbs = bd.discover(nbs_path)
+    assert nbs and (SITE/'index.html').exists()
+    for nb in nbs:
+        page = SITE/Path(bd.page_name(nb, nbs_path)).with_suffix('.html')
+        assert page.exists(), f'{nb.name} has no page ({page.name})'
+        text = _text_of(page)
+        cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        for c in cells:
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code': continue
+            shown = '\n'.join(l for l in src.split('\n') if not l.startswith('#|')).strip()
+            if re.match(r'#\|\s*hide\s*$', src.split('\n')[0]) and shown:
+                assert shown not in text, f'{nb.name}: a `#| hide` cell shows on its page: {shown[:80]!r}'
+            m = re.search(r'^(?:def|class) (\w+)', src, flags=re.M)
+            if re.match(r'#\|\s*export\s*$', src.split('\n')[0]) and m and not m.group(1).startswith('_'):
+                assert re.search(rf'(def|class) {m.group(1)}\b', text), f'{nb.name}: `#| export` source of {m.group(1)} not shown'
+    for mod, entries in _modidx().items():
+        sys.path.insert(0, str(ROOT))
+        try: names = importlib.import_module(mod).__all__
+        finally: sys.path.remove(str(ROOT))
+        ref = SITE/'reference'/(mod.split('.', 1)[1] + '.html')
+        assert ref.exists(), f'no reference page for {mod}'
+        h = ref.read_text(encoding='utf-8')
+        for nm in names: assert f'id="{bd.anchor(nm)}"' in h, f'{mod}.{nm} has no entry on {ref.name}'
+
+@needs_mkdocs
+def test_show_doc_has_signature_docstring_and_table(built):
+    h = (SITE/'reference'/'core.html').read_text(encoding='utf-8')
+    entry = h[h.index('id="get-device"'):][:6000]
+    text = _text_of_str(entry)
+    assert 'get_device(device:str|torch.device|None=None) -> torch.device' in text
+    assert 'The device to run on' in text
+    assert '<table>' in entry and 'explicit choice' in text and 'Details' in text
+    assert 'href="../core.html#get-device"' in h  # back to the chapter's entry
+    chap = (SITE/'core.html').read_text(encoding='utf-8')
+    assert 'href="reference/core.html#get-device"' in chap  # and from the chapter to the reference
+
+def _text_of_str(s):
+    import html as H
+    return H.unescape(re.sub(r'<[^>]+>', '', s))
+
+def test_fix_markdown_makes_commonmark_lists_and_display_math_blocks():
+    md = 'Some text:\n- a\n  - nested\n- b\nwhere\n$$\nx_1 = y_2\n$$\nafter\n```python\n$$ not math\n- not a list\n```'
+    out = bd.fix_markdown(md)
+    assert 'Some text:\n\n- a\n    - nested\n- b' in out
+    assert '\n\n$$\nx_1 = y_2\n$$\n\nafter' in out
+    assert out.endswith('```python\n$$ not math\n- not a list\n```')
+
+def test_page_names_and_links_follow_nbdev():
+    nbs = Path('/x/nbs')
+    assert bd.page_name(nbs/'01_tokenization.ipynb', nbs) == 'tokenization.md'
+    assert bd.page_name(nbs/'00a_data.ipynb', nbs) == 'data.md'
+    assert bd.page_name(nbs/'index.ipynb', nbs) == 'index.md'
+    assert bd.chapter_label(nbs/'00a_data.ipynb') == '0a' and bd.chapter_label(nbs/'12_x.ipynb') == '12'
+    pages = {'01_tokenization.ipynb': 'tokenization.md'}
+    anchors = {'tokenization.md': {'bpetokenizer'}, 'reference/tokenization.md': {'bpetokenizer-encode'}}
+    md = ('[`BPETokenizer`](https://h.io/llm_nb/tokenization.html#bpetokenizer) '
+          '[`BPETokenizer.encode`](https://h.io/llm_nb/tokenization.html#bpetokenizer.encode) '
+          '[ch. 1](01_tokenization.ipynb#Byte-pair-encoding)')
+    out = bd.link_fix(md, 'attention.md', pages, 'https://h.io/llm_nb/', {}, anchors, {'tokenization.md': 'reference/tokenization.md'})
+    assert out == ('[`BPETokenizer`](tokenization.md#bpetokenizer) [`BPETokenizer.encode`](reference/tokenization.md#bpetokenizer-encode) '
+                   '[ch. 1](tokenization.md#byte-pair-encoding)')
+    assert bd.link_fix('[x](https://h.io/llm_nb/core.html#get_device)', 'reference/core.md', {}, 'https://h.io/llm_nb/', {}) \
+        == '[x](../core.md#get-device)'
+
+def test_param_table_is_nbdevs_docments_table():
+    def f(a:int, # the first
+          b:str='x', # the second
+         ) -> float: # the result
+        "Doc."
+    t = bd.param_table(f).split('\n')
+    assert t[0] == '| parameter | **Type** | **Default** | **Details** |'
+    assert t[2] == "| `a` | int |  | the first |" and t[3] == "| `b` | str | `'x'` | the second |"
+    assert t[4] == '| **Returns** | float |  | the result |'
+    def g(x): "No docments."
+    assert bd.param_table(g) == ''

@@ -82,7 +82,7 @@ def doc_markdown(sym, name=None, level=3, src_url=None, links=()):
     sym = _unwrap_sym(sym)
     name = name or qual_name(sym)
     lk = [f'[{t}]({u})' for t, u in links] + ([f'[source]({src_url})'] if src_url else [])
-    out = [f'<span class="nb-doc-links" markdown>{" · ".join(lk)}</span>', ''] if lk else []
+    out = [f'<span class="nb-doc-links">{" · ".join(lk)}</span>', ''] if lk else []
     out += [f"{'#'*level} {_escape_md(name)} {{ #{anchor(name)} }}", '']
     if callable(sym):
         sig = _sig_str(sym, name.split('.')[-1] if '.' in name else name)
