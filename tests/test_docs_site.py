@@ -40,6 +40,7 @@ class CDP:
         import websocket
         self.ws = websocket.create_connection(ws_url, timeout=timeout, suppress_origin=True)
         self.n, self.events, self.session = 0, [], None
+        self.all_requests, self.all_failed = [], []   # over the whole session: late requests count too
         target = self.call('Target.createTarget', url='about:blank', _browser=True)['targetId']
         self.session = self.call('Target.attachToTarget', targetId=target, flatten=True, _browser=True)['sessionId']
         for dom in ('Page', 'Network', 'Runtime'): self.call(f'{dom}.enable')
@@ -55,8 +56,13 @@ class CDP:
             if m.get('id') == self.n:
                 if 'error' in m: raise RuntimeError(f'{method}: {m["error"]}')
                 return m.get('result', {})
-            if 'method' in m: self.events.append(m)
+            if 'method' in m: self._event(m)
         raise TimeoutError(method)
+
+    def _event(self, m):
+        self.events.append(m)
+        if m['method'] == 'Network.requestWillBeSent': self.all_requests.append(m['params']['request']['url'])
+        if m['method'] == 'Network.loadingFailed' and not m['params'].get('canceled'): self.all_failed.append(m['params'])
 
     def wait_event(self, name, timeout=20):
         deadline = time.time() + timeout
@@ -67,7 +73,7 @@ class CDP:
             try: m = json.loads(self.ws.recv())
             except Exception: continue
             finally: self.ws.settimeout(30)
-            if 'method' in m: self.events.append(m)
+            if 'method' in m: self._event(m)
         raise TimeoutError(name)
 
     def js(self, expr, timeout=30):
@@ -191,13 +197,16 @@ def test_nav_pages_load_with_a_heading(pages, site):
     assert any('/reference/' in u for u in pages), 'no API reference page in the navigation'
 
 @browser_test
-def test_no_broken_or_remote_resources(pages, site):
+def test_no_broken_or_remote_resources(pages, site, browser):
     bad, remote, broken_imgs = [], [], []
     for u, p in pages.items():
         bad += [(u, r['response']['url'], r['response']['status']) for r in p['net']['responses'] if r['response']['status'] >= 400]
         bad += [(u, f.get('errorText'), f.get('type')) for f in p['net']['failed'] if not f.get('canceled')]
         remote += [(u, q) for q in p['net']['requests'] if not q.startswith((site, 'data:', 'blob:', 'about:'))]
         broken_imgs += [(u, src) for src, w in p['imgs'] if not w]
+    time.sleep(1); browser.call('Runtime.evaluate', expression='1')  # let late requests (after load) arrive
+    remote += [('(any page)', q) for q in browser.all_requests if not q.startswith((site, 'data:', 'blob:', 'about:'))]
+    bad += [('(any page)', f.get('errorText'), f.get('type')) for f in browser.all_failed]
     assert not bad, f'resources that failed to load: {bad[:10]}'
     assert not remote, f'requests that leave the site (the site must work offline): {remote[:10]}'
     assert not broken_imgs, f'images that did not render: {broken_imgs[:10]}'
