@@ -187,7 +187,12 @@ def _procs():
         def begin(self):
             import importlib
             from nbdev.showdoc import show_doc
+            from nbdev.config import get_config
             self.ns = {}
+            lib = get_config().lib_name
+            for mod in importlib.import_module(f'{lib}._modidx').d['syms']:  # names a notebook imports from other chapters
+                m = importlib.import_module(mod)
+                self.ns.update({k: getattr(m, k) for k in getattr(m, '__all__', []) if hasattr(m, k)})
             if _CUR_MOD: self.ns.update(vars(importlib.import_module(_CUR_MOD)))
             self.ns['show_doc'] = show_doc
         def __call__(self, cell):
