@@ -97,6 +97,7 @@ class CDP:
 
     def screenshot(self, path):
         self.call('Emulation.setDeviceMetricsOverride', width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        time.sleep(0.8)  # let the theme's transitions finish
         data = self.call('Page.captureScreenshot', format='png')['data']
         Path(path).write_bytes(base64.b64decode(data))
 

@@ -102,7 +102,7 @@ def doc_markdown(sym, name=None, level=3, src_url=None, links=()):
 def _cell(s): return str(s).replace('|', '\\|').replace('\n', '<br>')
 
 def _anno(a):
-    if a is inspect.Parameter.empty or a is None: return ''
+    if a is inspect.Parameter.empty or a is None or a is type(None): return ''  # NoneType: inferred from a None default
     return a.__name__ if isinstance(a, type) and a.__module__ == 'builtins' else inspect.formatannotation(a).strip("'")
 
 def param_table(sym):
@@ -535,6 +535,8 @@ def build(site_dir=SITE, quiet=False):
     import importlib
     modidx = importlib.import_module(f'{cfg.lib_name}._modidx').d
     refs = reference_pages(modidx, chapter_of_page)
+    order = {r['page']: i for i, r in enumerate(chapters)}   # the reference in course order
+    refs = dict(sorted(refs.items(), key=lambda kv: (order.get(kv[1][3]['page'], len(order)) if kv[1][3] else len(order), kv[0])))
     ref_pages = {m: v[0] for m, v in refs.items()}
 
     ids = lambda md: set(re.findall(r'\{ #([\w.-]+) \}', md))
