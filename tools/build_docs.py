@@ -5,13 +5,14 @@
 
 Each notebook goes through nbdev's own processors (the ones `nbdev_proc_nbs` runs before Quarto), so the
 `#|` directives mean what they mean for nbdev: `#| hide` cells are dropped, every exported function and class
-gets a `show_doc` entry (signature, docstring, docments parameter table), backticked names become links. Two
-choices differ from nbdev's defaults: `#| export` source is shown (after its `show_doc`), and `show_doc` renders
-nbdev's classic parameter table. The stored outputs are kept as they are: nothing is re-run except the cells
-nbdev needs for `show_doc` (imports and exported definitions). The processed notebook becomes a Markdown page
-(code, text/HTML/markdown outputs, figures as files, `$...$` math for MathJax served from the site itself).
-The API reference is generated from each module's `__all__`. Pages are named as nbdev names them
-(`nbs/01_tokenization.ipynb` -> `tokenization.html`), so nbdev's links resolve.
+gets a `show_doc` entry (signature, docstring, docments parameter table), backticked names become links. Where
+this differs from nbdev: `#| export` source is shown (after its `show_doc`); `show_doc` renders nbdev's classic
+parameter table; and `show_doc` cells are evaluated against the module the notebook exports instead of
+re-running the notebook's imports and definitions, so nothing in a notebook is re-run and every cell keeps the
+outputs stored in it. The processed notebook becomes a Markdown page (code, text/HTML/markdown outputs, figures
+as files, `$...$` math typeset by the copy of MathJax in docs/assets). The API reference is generated from each
+module's `__all__`. Pages are named as nbdev names them (`nbs/01_tokenization.ipynb` -> `tokenization.html`), so
+nbdev's links resolve; MkDocs Material (mkdocs.yml) turns the pages into the site, with its offline search.
 """
 import argparse, ast, base64, dataclasses, html, inspect, json, os, re, shutil
 import subprocess, sys, time
@@ -350,7 +351,7 @@ def render_outputs(outputs, files_dir, rel_files, stem):
     flush()
     return parts
 
-def nb_to_markdown(nb, title, summary, page, nbs_rel):
+def nb_to_markdown(nb, title, summary, page):
     "The page for processed notebook `nb`: title, summary, then its cells in order."
     stem = Path(page).stem
     files_dir, rel_files = SRC/Path(page).parent/f'{stem}_files', f'{stem}_files'
@@ -420,7 +421,6 @@ def process_one(src, page):
     from execnb.nbio import read_nb
     from nbdev.config import get_config
     from nbdev.processors import _default_exp
-    nbs_path = Path(get_config().nbs_path)
     src = Path(src).resolve()
     t0 = time.time()
     title, summary = title_summary(json.loads(src.read_text(encoding='utf-8')))
@@ -429,7 +429,7 @@ def process_one(src, page):
     _CUR_NB, _CUR_MOD = str(src), (f'{get_config().lib_name}.{exp}' if exp else None)
     _procs()(nb)
     title = title or src.stem
-    md = nb_to_markdown(nb, title, summary, page, src.relative_to(nbs_path))
+    md = nb_to_markdown(nb, title, summary, page)
     return dict(src=str(src), page=page, title=title, summary=summary, md=md, secs=time.time() - t0)
 
 # ---------------------------------------------------------------------------------------------------------
@@ -501,7 +501,7 @@ def chapters_page(chapters):
 
 # ---------------------------------------------------------------------------------------------------------
 
-def build(site_dir=SITE, quiet=False):
+def build(site_dir=SITE, quiet=False, strict=False):
     t0 = time.time()
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
@@ -575,6 +575,7 @@ def build(site_dir=SITE, quiet=False):
     warnings = [f'WARNING  show_doc: {w}' for w in _WARNINGS] + [l for l in log.splitlines() if 'WARNING' in l]
     if r.returncode: print(log); raise SystemExit(f'mkdocs build failed ({r.returncode})')
     for w in warnings: print(w)
+    if strict and warnings: raise SystemExit(f'{len(warnings)} warnings (--strict)')
     print(f'built {len(nbs)} notebooks + {len(refs)} reference pages into {Path(site_dir).resolve()} '
           f'in {time.time() - t0:.1f}s (notebooks {t1 - t0:.1f}s, mkdocs {time.time() - t1:.1f}s, {len(warnings)} warnings)')
     return dict(pages=pages, chapters=chapters, refs=refs, warnings=warnings)
@@ -592,6 +593,7 @@ if __name__ == '__main__':
     ap.add_argument('--out', default=str(SITE), help='site folder (default: _docs)')
     ap.add_argument('--serve', action='store_true', help='serve the site on 127.0.0.1 after building it')
     ap.add_argument('--port', type=int, default=8000)
+    ap.add_argument('--strict', action='store_true', help='fail on warnings (broken links, show_doc that cannot render)')
     a = ap.parse_args()
-    build(Path(a.out))
+    build(Path(a.out), strict=a.strict)
     if a.serve: serve(Path(a.out), a.port)
