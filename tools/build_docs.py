@@ -71,9 +71,12 @@ def _sig_str(obj, name):
     ret = ''
     if sig.return_annotation is not inspect.Signature.empty and not inspect.isclass(obj):
         ret = ' -> ' + inspect.formatannotation(sig.return_annotation).strip("'")
+    params, ret = [_short_types(p) for p in params], _short_types(ret)
     one = f"{name}({', '.join(params)}){ret}"
     if len(one) <= 88 or not params: return one
     return f"{name}(\n" + ''.join(f"    {p},\n" for p in params) + f"){ret}"
+
+def _short_types(s): return re.sub(r'\btorch\.nn\.modules\.\w+\.', 'torch.nn.', s)  # torch.nn.modules.module.Module -> torch.nn.Module
 
 def _escape_md(s): return re.sub(r'([_*\[\]<>])', r'\\\1', s)
 
@@ -104,7 +107,7 @@ def _cell(s): return str(s).replace('|', '\\|').replace('\n', '<br>')
 
 def _anno(a):
     if a is inspect.Parameter.empty or a is None or a is type(None): return ''  # NoneType: inferred from a None default
-    return a.__name__ if isinstance(a, type) and a.__module__ == 'builtins' else inspect.formatannotation(a).strip("'")
+    return a.__name__ if isinstance(a, type) and a.__module__ == 'builtins' else _short_types(inspect.formatannotation(a).strip("'"))
 
 def param_table(sym):
     "The docments table (Type, Default, Details for each parameter; Returns), as nbdev's classic `show_doc` had it."
@@ -405,12 +408,14 @@ def link_fix(md, page, pages, doc_prefix, ref_pages, anchors=None, ref_of_page=N
         return f'({up}{pages[name]}{("#" + frag[1:].lower()) if frag else ""})'
     md = re.sub(r'\((?!https?:)([^()\s]+?\.ipynb)(#[^)\s]*)?\)', ipynb, md)
     def ref(m):
+        "The API reference entry of a name a chapter documents; no link when the reference has no such entry."
         fn = m.group(1)
         mod = fn.rsplit('.', 1)[0]
         while mod and mod not in ref_pages: mod = mod.rpartition('.')[0]
-        if not mod: return '()'
-        return f'({up}{ref_pages[mod]}#{anchor(fn[len(mod) + 1:])})'
-    return re.sub(r'\(REFERENCE:([\w.]+)\)', ref, md)
+        a = anchor(fn[len(mod) + 1:]) if mod else ''
+        if not mod or (anchors and a not in anchors.get(ref_pages[mod], ())): return ''
+        return f'[reference]({up}{ref_pages[mod]}#{a}){m.group(2)}'
+    return re.sub(r'\[reference\]\(REFERENCE:([\w.]+)\)( · )?', ref, md)
 
 # ---------------------------------------------------------------------------------------------------------
 # One notebook
