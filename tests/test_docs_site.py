@@ -198,6 +198,23 @@ def test_nav_pages_load_with_a_heading(pages, site):
     assert any('/reference/' in u for u in pages), 'no API reference page in the navigation'
 
 @browser_test
+def test_navigation_is_in_course_order_with_summaries(browser, site, pages):
+    from nbdev.config import get_config
+    nbs_path = Path(get_config(path=ROOT).nbs_path)
+    chapters = [nb for nb in bd.discover(nbs_path) if nb.name != 'index.ipynb']
+    browser.visit(site + 'chapters.html')
+    nav = browser.js("[...document.querySelectorAll('.md-nav--primary a.md-nav__link[href]')]"
+                     ".map(a => [a.href.split('#')[0], a.title])")
+    want = [site + Path(bd.page_name(nb, nbs_path)).with_suffix('.html').as_posix() for nb in chapters]
+    got = [h for h, _ in nav if h in want]
+    assert list(dict.fromkeys(got)) == want, f'chapters not in course order: {got}'
+    titles = {h: t for h, t in nav}
+    for nb, url in zip(chapters, want):
+        _, summary = bd.title_summary(json.loads(nb.read_text(encoding='utf-8')))
+        if summary: assert titles.get(url) == bd.plain(summary), f'{nb.name}: navigation link lacks its summary line'
+        assert bd.plain(summary) in ' '.join(_text_of(SITE/'chapters.html').split()), f'{nb.name}: summary missing from the chapter list'
+
+@browser_test
 def test_no_broken_or_remote_resources(pages, site, browser):
     bad, remote, broken_imgs = [], [], []
     for u, p in pages.items():
@@ -324,6 +341,10 @@ def test_fix_markdown_makes_commonmark_lists_and_display_math_blocks():
     assert 'Some text:\n\n- a\n    - nested\n- b' in out
     assert '\n\n$$\nx_1 = y_2\n$$\n\nafter' in out
     assert out.endswith('```python\n$$ not math\n- not a list\n```')
+
+def test_plain_summary():
+    assert bd.plain('Why `softmax` needs *scaling*: see [the paper](http://x) and $\\sqrt{d_k}$ or snake_case') == \
+        'Why softmax needs scaling: see the paper and \\sqrt{d_k} or snake_case'
 
 def test_page_names_and_links_follow_nbdev():
     nbs = Path('/x/nbs')
