@@ -331,6 +331,25 @@ def test_show_doc_has_signature_docstring_and_table(built):
     chap = (SITE/'core.html').read_text(encoding='utf-8')
     assert 'href="reference/core.html#get-device"' in chap  # and from the chapter to the reference
 
+@needs_mkdocs
+def test_backticked_names_link_to_their_docs(built):
+    "As nbdev does: a chapter's prose that names an exported function or class in backticks links to its entry."
+    from nbdev.config import get_config
+    nbs_path = Path(get_config(path=ROOT).nbs_path)
+    sys.path.insert(0, str(ROOT))
+    try: exported = {n for mod in _modidx() for n in importlib.import_module(mod).__all__ if callable(getattr(importlib.import_module(mod), n))}
+    finally: sys.path.remove(str(ROOT))
+    linked, unlinked = 0, []
+    for nb in bd.discover(nbs_path):
+        h = (SITE/Path(bd.page_name(nb, nbs_path)).with_suffix('.html')).read_text(encoding='utf-8')
+        for para in re.findall(r'<p>.*?</p>', h, flags=re.S):
+            for a, name in re.findall(r'(<a [^>]*>)?<code>(\w+)(?:\(\))?</code>', para):
+                if name not in exported: continue
+                if a: linked += 1; assert '.html#' in a, f'{nb.name}: `{name}` links nowhere useful: {a}'
+                else: unlinked.append((nb.name, name))
+    assert linked, 'no backticked name is linked anywhere'
+    assert not unlinked, f'backticked exported names left unlinked: {unlinked[:10]}'
+
 def _text_of_str(s):
     import html as H
     return H.unescape(re.sub(r'<[^>]+>', '', s))
