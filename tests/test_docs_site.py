@@ -393,3 +393,35 @@ def test_param_table_is_nbdevs_docments_table():
     assert t[4] == '| **Returns** | float |  | the result |'
     def g(x): "No docments."
     assert bd.param_table(g) == ''
+
+def test_notebook_to_page_honours_directives_and_keeps_outputs(tmp_path, monkeypatch):
+    "One notebook through nbdev's processors and the converter: what shows, what does not, and in which order."
+    monkeypatch.setattr(bd, 'SRC', tmp_path/'src')
+    monkeypatch.chdir(ROOT)
+    png = base64.b64encode(bytes.fromhex('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489'
+                                         '0000000d4944415478da63f8cfc0f01f0005000201e5d2c3b10000000049454e44ae426082')).decode()
+    code = lambda src, outs=(): dict(cell_type='code', execution_count=None, metadata={}, outputs=list(outs), source=src)
+    md = lambda src: dict(cell_type='markdown', metadata={}, source=src)
+    cells = [md('# A trial\n\n> What the page shows'), code('#| default_exp core'),
+             code('#| hide\nsecret_hidden = 1'),
+             code('#| export\ndef fmt_time(seconds:float, # a duration\n            ) -> str:\n    "Format a duration."\n    return str(seconds)'),
+             code("#| echo: false\nprint('only the output')", [dict(output_type='stream', name='stdout', text='only the output\n')]),
+             code("print('progress')", [dict(output_type='stream', name='stderr', text='10%\r50%\r100%\n')]),
+             code('plt.plot()', [dict(output_type='display_data', metadata={}, data={'image/png': png, 'text/plain': '<Figure>'})]),
+             code('#| output: false\nx', [dict(output_type='execute_result', execution_count=1, metadata={}, data={'text/plain': 'SHOULD_NOT_SHOW'})]),
+             md('Steps:\n- one\n- two\nand\n$$\na_1 = b_2\n$$\ndone')]
+    nb_path = tmp_path/'99_trial.ipynb'
+    nb_path.write_text(json.dumps(dict(cells=cells, metadata={}, nbformat=4, nbformat_minor=5)), encoding='utf-8')
+    bd._patch_show_doc()
+    r = bd.process_one(nb_path, 'trial.md')
+    out = r['md']
+    assert (r['title'], r['summary']) == ('A trial', 'What the page shows')
+    assert 'secret_hidden' not in out and 'default_exp' not in out and '#|' not in out
+    doc, src = out.index('### fmt\\_time { #fmt-time }'), out.index('def fmt_time(seconds:float, # a duration')
+    assert doc < src, 'the show_doc entry comes before the exported source'
+    assert '| `seconds` | float |' in out[doc:src] and '*Format a duration' in out[doc:src]  # rendered from llm_nb.core
+    assert 'only the output' in out and "print('only the output')" not in out
+    assert '100%' in out and '10%' not in out and 'nb-stderr' in out
+    assert 'SHOULD_NOT_SHOW' not in out
+    assert '![Figure](trial_files/cell' in out and list((tmp_path/'src'/'trial_files').glob('*.png'))
+    assert 'Steps:\n\n- one\n- two' in out and '\n\n$$\na_1 = b_2\n$$\n\ndone' in out
