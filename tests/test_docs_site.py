@@ -412,6 +412,8 @@ def test_notebook_to_page_honours_directives_and_keeps_outputs(tmp_path, monkeyp
              md('Steps:\n- one\n- two\nand\n$$\na_1 = b_2\n$$\ndone')]
     nb_path = tmp_path/'99_trial.ipynb'
     nb_path.write_text(json.dumps(dict(cells=cells, metadata={}, nbformat=4, nbformat_minor=5)), encoding='utf-8')
+    import nbdev.showdoc
+    monkeypatch.setattr(nbdev.showdoc, 'BasicMarkdownRenderer', nbdev.showdoc.BasicMarkdownRenderer)  # restored afterwards
     bd._patch_show_doc()
     r = bd.process_one(nb_path, 'trial.md')
     out = r['md']
