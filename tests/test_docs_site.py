@@ -359,6 +359,9 @@ def test_fix_markdown_makes_commonmark_lists_and_display_math_blocks():
     out = bd.fix_markdown(md)
     assert 'Some text:\n\n- a\n    - nested\n- b' in out
     assert '\n\n$$\nx_1 = y_2\n$$\n\nafter' in out
+    assert bd.fix_markdown('so $$a^2$$ here, `$$x$$`') == 'so $\\displaystyle a^2$ here, `$$x$$`'
+    assert bd.fix_markdown('Text:\n| a |\n|---|\n| 1 |') == 'Text:\n\n| a |\n|---|\n| 1 |'
+    assert bd.fix_markdown('Text:\n```\nx\n```\nafter') == 'Text:\n\n```\nx\n```\n\nafter'
     assert out.endswith('```python\n$$ not math\n- not a list\n```')
 
 def test_plain_summary():

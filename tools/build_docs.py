@@ -235,10 +235,16 @@ def _procs():
 _ANSI = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _LIST = re.compile(r'^\s{0,3}(?:[-*+]|\d+[.)])\s+\S')
 
+def _inline_display_math(line):
+    "`text $$x$$ text` (display math inside a line, which MathJax shows as display) -> `$\\displaystyle x$`; code spans kept."
+    parts = re.split(r'(`+[^`]*`+)', line)
+    return ''.join(p if p.startswith('`') else re.sub(r'\$\$(.+?)\$\$', r'$\\displaystyle \1$', p) for p in parts)
+
 def fix_markdown(md):
-    """Make notebook (CommonMark) Markdown mean the same to Python-Markdown: blank line before a list and around
-    `$$` display math, nested list items indented by 4 spaces; code fences untouched."""
-    out, fence, prev, list_indents = [], None, '', []
+    """Make notebook (CommonMark) Markdown mean the same to Python-Markdown: a blank line before a list, a table
+    or a code fence that follows a paragraph, and around `$$` display math; nested list items indented by 4
+    spaces; `$$...$$` inside a line typeset in display style. Code fences are left untouched."""
+    out, fence, prev, list_indents, after_fence = [], None, '', [], False
     lines = md.split('\n')
     i = 0
     while i < len(lines):
@@ -246,15 +252,20 @@ def fix_markdown(md):
         m = re.match(r'^\s*(`{3,}|~{3,})', l)
         if fence:
             out.append(l)
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence): fence = None
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence): fence, after_fence = None, True
             prev = l; i += 1; continue
-        if m: fence = m.group(1)
         s = l.strip()
-        # display math: $$ ... $$ (possibly spanning lines) as its own block
-        if s.startswith('$$') or s.startswith('\\begin{'):
+        if after_fence and s and not l.startswith(' '): out.append('')
+        after_fence = False
+        if m:
+            fence = m.group(1)
+            if prev.strip() and not l.startswith(' '): out.append('')
+            out.append(l); prev = l; i += 1; continue
+        # display math: $$ ... $$ (possibly spanning lines) or \begin{env} ... \end{env}, as its own block
+        one_line = s.startswith('$$') and s.endswith('$$') and len(s) > 4 and s.count('$$') == 2
+        if s == '$$' or one_line or (s.startswith('$$') and s.count('$$') == 1) or s.startswith('\\begin{'):
             block = [l]
-            closed = (s.startswith('$$') and s.count('$$') >= 2 and len(s) > 2) or \
-                     (s.startswith('\\begin{') and re.search(r'\\end\{', s))
+            closed = one_line or (s.startswith('\\begin{') and re.search(r'\\end\{', s))
             j = i
             while not closed and j + 1 < len(lines):
                 j += 1; block.append(lines[j])
@@ -264,6 +275,11 @@ def fix_markdown(md):
             out += block
             if j + 1 < len(lines) and lines[j + 1].strip(): out.append('')
             prev = block[-1]; i = j + 1; continue
+        if '$$' in l: l = _inline_display_math(l)
+        # a table right after a paragraph line
+        if s.startswith('|') and i + 1 < len(lines) and re.match(r'^\s*\|?\s*:?-{3,}', lines[i + 1]) \
+           and prev.strip() and not prev.strip().startswith('|'):
+            out.append('')
         if _LIST.match(l) or re.match(r'^\s+(?:[-*+]|\d+[.)])\s+\S', l):
             ind = len(l) - len(l.lstrip())
             if not list_indents or (ind == 0 and not _LIST.match(prev) and not prev.startswith(' ')):
