@@ -150,3 +150,25 @@ def test_errors_name_sizes():
     cache = KVCache(4)
     layer(torch.randn(1, 3, 16), cache=cache)
     with pytest.raises(ValueError, match='max_len=4'): layer(torch.randn(1, 2, 16), cache=cache)
+
+
+@given(mha_shapes(), st.data())
+@settings(**SETTINGS)
+def test_rope_cached_decoding_equals_full_pass(s, data):
+    from llm_nb.embeddings import RotaryEmbedding
+    torch.manual_seed(s['seed'])
+    B, T, H, C = s['B'], s['T'], s['H'], s['H'] * s['D']
+    rope = RotaryEmbedding(s['D'], max_seq_len=32, interleaved=data.draw(st.booleans()))
+    layer = MultiHeadAttention(C, H, n_kv_heads=s['n_kv'], causal=True, rope=rope).eval()
+    x = torch.randn(B, T, C)
+    cache, outs, i = KVCache(T), [], 0
+    while i < T:
+        c = data.draw(st.integers(1, T - i))
+        outs.append(layer(x[:, i:i + c], cache=cache)); i += c
+    torch.testing.assert_close(torch.cat(outs, 1), layer(x), atol=1e-5, rtol=1e-4)
+
+
+def test_rope_rejected_for_cross_attention():
+    from llm_nb.embeddings import RotaryEmbedding
+    layer = MultiHeadAttention(16, 4, rope=RotaryEmbedding(4))
+    with pytest.raises(ValueError, match='self-attention only'): layer(torch.randn(1, 3, 16), kv=torch.randn(1, 5, 16))
