@@ -7,6 +7,7 @@
 
     python bench/attention.py            # CPU, the sizes above
     python bench/attention.py --quick    # smaller, for a smoke run
+    python bench/attention.py --threads 1  # steadier on a shared machine
     python bench/attention.py --device cuda
 """
 import argparse, statistics, time
@@ -25,7 +26,7 @@ def timeit(f, device, reps):
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter(); f(); sync(device); ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return min(ts)                                    # best of reps: the least disturbed by other load
 
 
 def torch_mha_like(ours):
@@ -84,13 +85,15 @@ def main():
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--quick', action='store_true', help='smaller sizes for a smoke run')
     ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--threads', type=int, default=None, help='PyTorch CPU threads (default: PyTorch\'s choice)')
     a = ap.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     device = get_device(a.device)
     torch.manual_seed(0)
     Ts = [128, 256, 512] if a.quick else [128, 256, 512, 1024, 2048]
     ratios = bench_vs_torch(Ts, B=2, C=256, H=8, device=device, reps=a.reps)
     dec = bench_decoding(64 if a.quick else 256, 4, 256, 8, device, a.reps)
-    print(f'\nsummary: torch MHA / ours fwd+bwd ratio {min(ratios):.2f}x..{max(ratios):.2f}x '
+    print(f'\nsummary ({torch.get_num_threads()} CPU threads, torch {torch.__version__}): torch MHA / ours fwd+bwd ratio {min(ratios):.2f}x..{max(ratios):.2f}x '
           f'(geometric mean {statistics.geometric_mean(ratios):.2f}x); cached decoding {dec:.1f}x faster')
 
 
