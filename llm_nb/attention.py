@@ -6,13 +6,13 @@
 __all__ = ['causal_mask', 'padding_mask', 'merge_masks', 'repeat_kv', 'attention', 'MultiHeadAttention', 'KVCache',
            'plot_attention', 'attention_explorer']
 
-# %% ../nbs/03_attention.ipynb #d56a8c7b
+# %% ../nbs/03_attention.ipynb #3e25190a
 import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/03_attention.ipynb #95786399
+# %% ../nbs/03_attention.ipynb #633d021b
 def causal_mask(T:int, # number of queries (the last T positions)
                 S:int|None=None, # number of keys (default T); S - T earlier tokens are already cached
                 device=None, # device of the returned mask
@@ -45,7 +45,7 @@ def _as_float_mask(m, dtype):
     if m.dtype != torch.bool: return m.to(dtype)
     return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float('-inf'))
 
-# %% ../nbs/03_attention.ipynb #dff4b059
+# %% ../nbs/03_attention.ipynb #145ee368
 def _check_qkv(q, k, v):
     if not (q.dim() == k.dim() == v.dim()) or q.dim() < 2:
         raise ValueError(f"q, k, v must have the same number (>= 2) of dims, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -96,7 +96,7 @@ def attention(q:torch.Tensor, # queries (B, H, T, D)
     out = w @ v                                                         # (B, H, T, D_v)
     return (out, weights) if return_weights else out
 
-# %% ../nbs/03_attention.ipynb #afeb4b56
+# %% ../nbs/03_attention.ipynb #04b4f0c4
 class MultiHeadAttention(nn.Module):
     "Multi-head attention with grouped-query heads, optional RoPE, cross-attention and a KV cache; runs on SDPA."
     def __init__(self,
@@ -153,9 +153,10 @@ class MultiHeadAttention(nn.Module):
             src = kv if cross else x
             k = self._heads(self.k_proj(src), self.n_kv_heads)            # (B, H_kv, S_new, D)
             v = self._heads(self.v_proj(src), self.n_kv_heads)
-            if self.rope is not None:                                     # rotate by absolute position past..past+T-1
-                q = self.rope(q, offset=past, positions=positions)
-                k = self.rope(k, offset=past, positions=positions)
+            if self.rope is not None:                 # rotate by absolute position: the cache's length (+ any it dropped)
+                pos0 = 0 if cache is None else getattr(cache, 'position', past)
+                q = self.rope(q, offset=pos0, positions=positions)
+                k = self.rope(k, offset=pos0, positions=positions)
             if cache is not None: k, v = cache.append(k, v)               # (B, H_kv, S, D) with S = past + T
         S = k.size(-2)
         if mask is not None:
@@ -187,15 +188,21 @@ def _fix_dead_rows(m):
     dead = torch.isneginf(m).all(dim=-1, keepdim=True)
     return m.masked_fill(dead, 0.0), dead
 
-# %% ../nbs/03_attention.ipynb #b7c273a1
+# %% ../nbs/03_attention.ipynb #8f97885a
 class KVCache:
     "Keys and values of one attention layer, preallocated to `max_len` positions on the first append."
     def __init__(self,
                  max_len:int, # the most positions it will hold (the model's context length)
+                 sliding:bool=False, # when full, drop the oldest positions instead of raising (a sliding window; exact one token at a time)
                 ):
         if max_len <= 0: raise ValueError(f"max_len must be positive, got {max_len}")
-        self.max_len, self.length = max_len, 0
+        self.max_len, self.sliding, self.length, self.dropped = max_len, sliding, 0, 0
         self.k = self.v = None      # (B, H_kv, max_len, D) buffers after the first append
+
+    @property
+    def position(self) -> int:
+        "Absolute position of the next token: cached plus dropped (equals `length` unless sliding dropped some)."
+        return self.dropped + self.length
 
     def append(self,
                k:torch.Tensor, # (B, H_kv, T, D) new keys
@@ -205,7 +212,7 @@ class KVCache:
         if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
             raise ValueError(f"k and v must be (B, H_kv, T, D) with equal B, H_kv, T; got {tuple(k.shape)} and {tuple(v.shape)}")
         T = k.size(2)
-        if self.length + T > self.max_len:
+        if self.length + T > self.max_len and not (self.sliding and T <= self.max_len):
             raise ValueError(f"KVCache overflow: {self.length} cached + {T} new = {self.length + T} > max_len={self.max_len}")
         if self.k is None:
             B, H, _, D = k.shape
@@ -215,6 +222,11 @@ class KVCache:
               or k.dtype != self.k.dtype or k.device != self.k.device):
             raise ValueError(f"new k {tuple(k.shape)} {k.dtype} does not fit the cache "
                              f"{tuple(self.k.shape)} {self.k.dtype} (B, H_kv, D, dtype and device must match)")
+        if self.length + T > self.max_len:                     # sliding window: forget the oldest positions
+            n = self.length + T - self.max_len
+            self.k[:, :, :self.length - n] = self.k[:, :, n:self.length].clone()
+            self.v[:, :, :self.length - n] = self.v[:, :, n:self.length].clone()
+            self.length -= n; self.dropped += n
         self.k[:, :, self.length:self.length + T] = k
         self.v[:, :, self.length:self.length + T] = v
         self.length += T
@@ -234,7 +246,7 @@ class KVCache:
 
     def reset(self):
         "Empty the cache (the buffers are kept for reuse)."
-        self.length = 0
+        self.length = self.dropped = 0
 
     def nbytes(self) -> int:
         "Bytes held by the preallocated buffers."
@@ -242,9 +254,9 @@ class KVCache:
 
     def __repr__(self):
         shape = None if self.k is None else tuple(self.k.shape)
-        return f'KVCache(length={self.length}, max_len={self.max_len}, buffer={shape})'
+        return f'KVCache(length={self.length}, max_len={self.max_len}, sliding={self.sliding}, buffer={shape})'
 
-# %% ../nbs/03_attention.ipynb #4a62dd36
+# %% ../nbs/03_attention.ipynb #bf78f627
 def plot_attention(weights:torch.Tensor, # (T, S) weights of one head
                    q_tokens:list|None=None, # labels of the T queries (rows)
                    k_tokens:list|None=None, # labels of the S keys (columns); default q_tokens

@@ -172,3 +172,19 @@ def test_rope_rejected_for_cross_attention():
     from llm_nb.embeddings import RotaryEmbedding
     layer = MultiHeadAttention(16, 4, rope=RotaryEmbedding(4))
     with pytest.raises(ValueError, match='self-attention only'): layer(torch.randn(1, 3, 16), kv=torch.randn(1, 5, 16))
+
+
+@given(st.integers(1, 6), st.integers(1, 14), st.integers(0, 10_000), st.booleans())
+@settings(**SETTINGS)
+def test_sliding_cache_equals_banded_mask(W, T, seed, use_rope):
+    "A sliding KVCache of W positions, one token at a time == a full pass where each query sees its last W keys."
+    from llm_nb.embeddings import RotaryEmbedding
+    torch.manual_seed(seed)
+    layer = MultiHeadAttention(16, 4, n_kv_heads=2, causal=True, rope=RotaryEmbedding(4, 32) if use_rope else None).eval()
+    x = torch.randn(2, T, 16)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None]
+    full = layer(x, mask=(i - j < W))
+    cache = KVCache(W, sliding=True)
+    steps = torch.cat([layer(x[:, t:t + 1], cache=cache) for t in range(T)], 1)
+    torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
+    assert cache.position == T and cache.length == min(W, T)
