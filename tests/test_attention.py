@@ -188,3 +188,16 @@ def test_sliding_cache_equals_banded_mask(W, T, seed, use_rope):
     steps = torch.cat([layer(x[:, t:t + 1], cache=cache) for t in range(T)], 1)
     torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
     assert cache.position == T and cache.length == min(W, T)
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 4, dropout=0.5, causal=True)
+    x = torch.randn(2, 6, 16)
+    layer.train()
+    a, b = layer(x), layer(x)
+    assert not torch.allclose(a, b)                                 # random weights dropped
+    layer.eval()
+    torch.testing.assert_close(layer(x), layer(x))
+    layer.dropout = 0.0; layer.train()
+    torch.testing.assert_close(layer(x), layer.eval()(x))
