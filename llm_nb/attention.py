@@ -6,13 +6,13 @@
 __all__ = ['causal_mask', 'padding_mask', 'merge_masks', 'attention', 'MultiHeadAttention', 'KVCache', 'plot_attention',
            'attention_explorer']
 
-# %% ../nbs/03_attention.ipynb #523139ba
+# %% ../nbs/03_attention.ipynb #3d458950
 import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/03_attention.ipynb #b8cfdcfe
+# %% ../nbs/03_attention.ipynb #84511e1a
 def causal_mask(T:int, # number of queries (the last T positions)
                 S:int|None=None, # number of keys (default T); S - T earlier tokens are already cached
                 device=None, # device of the returned mask
@@ -45,7 +45,7 @@ def _as_float_mask(m, dtype):
     if m.dtype != torch.bool: return m.to(dtype)
     return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float('-inf'))
 
-# %% ../nbs/03_attention.ipynb #a4aa7481
+# %% ../nbs/03_attention.ipynb #cbdc94b5
 def _check_qkv(q, k, v):
     if not (q.dim() == k.dim() == v.dim()) or q.dim() < 2:
         raise ValueError(f"q, k, v must have the same number (>= 2) of dims, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -88,7 +88,7 @@ def attention(q:torch.Tensor, # queries (B, H, T, D)
     out = w @ v                                                         # (B, H, T, D_v)
     return (out, weights) if return_weights else out
 
-# %% ../nbs/03_attention.ipynb #aed96e22
+# %% ../nbs/03_attention.ipynb #40df16a4
 class MultiHeadAttention(nn.Module):
     "Multi-head attention with grouped-query heads, optional RoPE, cross-attention and a KV cache; runs on SDPA."
     def __init__(self,
@@ -180,7 +180,7 @@ def _fix_dead_rows(m):
     dead = torch.isneginf(m).all(dim=-1, keepdim=True)
     return m.masked_fill(dead, 0.0), dead
 
-# %% ../nbs/03_attention.ipynb #4da70b78
+# %% ../nbs/03_attention.ipynb #615a42c8
 class KVCache:
     "Keys and values of one attention layer, preallocated to `max_len` positions on the first append."
     def __init__(self,
@@ -248,7 +248,7 @@ class KVCache:
         shape = None if self.k is None else tuple(self.k.shape)
         return f'KVCache(length={self.length}, max_len={self.max_len}, sliding={self.sliding}, buffer={shape})'
 
-# %% ../nbs/03_attention.ipynb #dc4889bf
+# %% ../nbs/03_attention.ipynb #1ef5d250
 def plot_attention(weights:torch.Tensor, # (T, S) weights of one head
                    q_tokens:list|None=None, # labels of the T queries (rows)
                    k_tokens:list|None=None, # labels of the S keys (columns); default q_tokens
@@ -273,14 +273,18 @@ def plot_attention(weights:torch.Tensor, # (T, S) weights of one head
 
 def attention_explorer(weights:list, # per layer, (H, T, S) weights of one example
                        tokens:list, # labels of the T (= S) positions
+                       layer:int=0, # layer shown first
+                       head:int=0, # head shown first
+                       token:int|None=None, # query position shown first (default: the last)
                       ):
     "ipywidgets explorer: pick layer, head and query token; shows the head's heat map and that token's weights."
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     L, H, T = len(weights), weights[0].shape[0], weights[0].shape[1]
-    layer = widgets.Dropdown(options=list(range(L)), description='layer')
-    head = widgets.Dropdown(options=list(range(H)), description='head')
-    tok = widgets.Dropdown(options=[(f'{i}: {t}', i) for i, t in enumerate(tokens)], value=T - 1, description='token')
+    layer = widgets.Dropdown(options=list(range(L)), value=layer, description='layer')
+    head = widgets.Dropdown(options=list(range(H)), value=head, description='head')
+    tok = widgets.Dropdown(options=[(f'{i}: {t}', i) for i, t in enumerate(tokens)],
+                           value=T - 1 if token is None else token, description='token')
     out, drawn = widgets.Output(), []
     def draw(*_):
         with out:
