@@ -6,13 +6,13 @@
 __all__ = ['causal_mask', 'padding_mask', 'merge_masks', 'attention', 'MultiHeadAttention', 'KVCache', 'plot_attention',
            'attention_explorer']
 
-# %% ../nbs/03_attention.ipynb #3d458950
+# %% ../nbs/03_attention.ipynb #d9024bc2
 import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/03_attention.ipynb #84511e1a
+# %% ../nbs/03_attention.ipynb #4862447b
 def causal_mask(T:int, # number of queries (the last T positions)
                 S:int|None=None, # number of keys (default T); S - T earlier tokens are already cached
                 device=None, # device of the returned mask
@@ -45,7 +45,7 @@ def _as_float_mask(m, dtype):
     if m.dtype != torch.bool: return m.to(dtype)
     return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float('-inf'))
 
-# %% ../nbs/03_attention.ipynb #cbdc94b5
+# %% ../nbs/03_attention.ipynb #557f028e
 def _check_qkv(q, k, v):
     if not (q.dim() == k.dim() == v.dim()) or q.dim() < 2:
         raise ValueError(f"q, k, v must have the same number (>= 2) of dims, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -88,7 +88,7 @@ def attention(q:torch.Tensor, # queries (B, H, T, D)
     out = w @ v                                                         # (B, H, T, D_v)
     return (out, weights) if return_weights else out
 
-# %% ../nbs/03_attention.ipynb #40df16a4
+# %% ../nbs/03_attention.ipynb #05dc3ef0
 class MultiHeadAttention(nn.Module):
     "Multi-head attention with grouped-query heads, optional RoPE, cross-attention and a KV cache; runs on SDPA."
     def __init__(self,
@@ -121,7 +121,7 @@ class MultiHeadAttention(nn.Module):
     def forward(self,
                 x:torch.Tensor, # (B, T, d_model) the queries' input
                 kv:torch.Tensor|None=None, # (B, S, kv_dim) keys'/values' input for cross-attention; None = self-attention
-                mask:torch.Tensor|None=None, # bool (True = may attend) or additive float, broadcastable to (B, H, T, S)
+                mask:torch.Tensor|None=None, # bool (True = may attend) or additive float, broadcastable to (B, H, T, S); a row with nothing to attend to gives zeros
                 cache=None, # a `KVCache` for this layer: new k, v are appended and attention sees all cached keys
                 need_weights:bool=False, # also return the attention weights (B, H, T, S) (uses the reference path)
                 positions:torch.Tensor|None=None, # (B, T) or (T,) positions for RoPE (left-padded batches)
@@ -130,6 +130,9 @@ class MultiHeadAttention(nn.Module):
         if x.dim() != 3 or x.size(-1) != self.d_model:
             raise ValueError(f"x must be (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
         B, T, _ = x.shape
+        w_dtype = self.q_proj.weight.dtype
+        if x.dtype != w_dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"x is {x.dtype} but the layer's weights are {w_dtype}: convert one (layer.to(x.dtype)) or use autocast")
         cross = kv is not None
         if cross:
             if kv.dim() != 3 or kv.size(0) != B or kv.size(-1) != self.kv_dim:
@@ -180,7 +183,7 @@ def _fix_dead_rows(m):
     dead = torch.isneginf(m).all(dim=-1, keepdim=True)
     return m.masked_fill(dead, 0.0), dead
 
-# %% ../nbs/03_attention.ipynb #615a42c8
+# %% ../nbs/03_attention.ipynb #a73907f2
 class KVCache:
     "Keys and values of one attention layer, preallocated to `max_len` positions on the first append."
     def __init__(self,
@@ -248,7 +251,7 @@ class KVCache:
         shape = None if self.k is None else tuple(self.k.shape)
         return f'KVCache(length={self.length}, max_len={self.max_len}, sliding={self.sliding}, buffer={shape})'
 
-# %% ../nbs/03_attention.ipynb #1ef5d250
+# %% ../nbs/03_attention.ipynb #e6e7dc12
 def plot_attention(weights:torch.Tensor, # (T, S) weights of one head
                    q_tokens:list|None=None, # labels of the T queries (rows)
                    k_tokens:list|None=None, # labels of the S keys (columns); default q_tokens

@@ -201,3 +201,15 @@ def test_dropout_only_in_training():
     torch.testing.assert_close(layer(x), layer(x))
     layer.dropout = 0.0; layer.train()
     torch.testing.assert_close(layer(x), layer.eval()(x))
+
+
+def test_weights_rows_sum_to_one_or_zero():
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 4, n_kv_heads=1, causal=True)
+    am = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    _, w = layer(torch.randn(2, 4, 16), mask=padding_mask(am), need_weights=True)
+    assert w.shape == (2, 4, 4, 4)
+    sums = w.sum(-1)
+    torch.testing.assert_close(sums[0, :, 0], torch.zeros(4))              # the pad at position 0 sees nothing
+    torch.testing.assert_close(sums[0, :, 1:], torch.ones(4, 3)); torch.testing.assert_close(sums[1], torch.ones(4, 4))
+    assert (w[0, :, :, 0] == 0).all()                                       # nobody attends to the pad
