@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['tokenize_words', 'shakespeare_sentences', 'WordVocab', 'WordVectors', 'most_similar', 'analogy', 'cooccurrence',
-           'ppmi', 'svd_vectors', 'keep_probability', 'noise_cdf', 'sample_negatives', 'subsample', 'skipgram_pairs',
-           'cbow_windows', 'SkipGram', 'CBOW', 'Word2VecResult', 'train_word2vec', 'pca_2d', 'gensim_word2vec',
-           'neighbour_overlap', 'similarity_correlation', 'SinusoidalPositionalEncoding', 'LearnedPositionalEmbedding',
-           'RotaryEmbedding', 'alibi_slopes', 'alibi_bias']
+           'ppmi', 'svd_vectors', 'keep_probability', 'noise_cdf', 'noise_table', 'sample_negatives', 'subsample',
+           'skipgram_pairs', 'cbow_windows', 'SkipGram', 'CBOW', 'Word2VecResult', 'train_word2vec', 'pca_2d',
+           'gensim_word2vec', 'neighbour_overlap', 'similarity_correlation', 'SinusoidalPositionalEncoding',
+           'LearnedPositionalEmbedding', 'RotaryEmbedding', 'alibi_slopes', 'alibi_bias']
 
-# %% ../nbs/02_embeddings.ipynb #7ca9863d
+# %% ../nbs/02_embeddings.ipynb #32768ec5
 import contextlib, math, re, time
 from collections import Counter
 import numpy as np
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .core import Timer, fmt_count, fmt_time
 from .data import load_text
 
-# %% ../nbs/02_embeddings.ipynb #0ec4610e
+# %% ../nbs/02_embeddings.ipynb #5453dae5
 def tokenize_words(text:str, # any English text
                   ) -> list[str]: # lower-cased words
     "Split text into lower-cased words of letters, keeping inner apostrophes (`mother's`, `o'er`)."
@@ -39,7 +39,7 @@ def shakespeare_sentences(text:str|None=None, # the corpus text (default: `load_
         if words := tokenize_words(body): out.append(words)
     return out
 
-# %% ../nbs/02_embeddings.ipynb #55eff80e
+# %% ../nbs/02_embeddings.ipynb #db16cde2
 class WordVocab:
     "Words seen at least `min_count` times, numbered by decreasing count (ties alphabetical)."
     def __init__(self,
@@ -66,7 +66,7 @@ class WordVocab:
             ids += row; sid += [j] * len(row)
         return torch.tensor(ids, dtype=torch.long), torch.tensor(sid, dtype=torch.long)
 
-# %% ../nbs/02_embeddings.ipynb #dfcfcc47
+# %% ../nbs/02_embeddings.ipynb #923f9785
 class WordVectors:
     "A table of word vectors with its vocabulary, for cosine-similarity queries."
     def __init__(self,
@@ -130,7 +130,7 @@ def analogy(wv:WordVectors, # the vectors to search
     u = lambda w: wv.unit[wv.index(w)]
     return most_similar(wv, u(b) - u(a) + u(c), topn, exclude=(a, b, c))
 
-# %% ../nbs/02_embeddings.ipynb #9e2e25cc
+# %% ../nbs/02_embeddings.ipynb #e1dd55fe
 def cooccurrence(ids:Tensor, # (N,) word ids, as from `WordVocab.encode`
                  sent_ids:Tensor, # (N,) sentence index of each id: windows do not cross sentences
                  vocab_size:int, # V
@@ -145,7 +145,7 @@ def cooccurrence(ids:Tensor, # (N,) word ids, as from `WordVocab.encode`
         C.index_add_(0, c * vocab_size + w, torch.ones(len(w)))
     return C.view(vocab_size, vocab_size)
 
-# %% ../nbs/02_embeddings.ipynb #b5ba3440
+# %% ../nbs/02_embeddings.ipynb #b556f060
 def ppmi(C:Tensor, # (V, V) co-occurrence counts
          alpha:float=0.75, # context-distribution smoothing (1.0: plain PPMI)
         ) -> Tensor: # (V, V) max(PMI, 0)
@@ -159,7 +159,7 @@ def ppmi(C:Tensor, # (V, V) co-occurrence counts
         pmi = torch.log(p_wc / (p_w * p_c))                        # -inf where C = 0
     return pmi.clamp(min=0).nan_to_num(0.0).float()
 
-# %% ../nbs/02_embeddings.ipynb #eef3db7c
+# %% ../nbs/02_embeddings.ipynb #0121dc4a
 def svd_vectors(M:Tensor, # (V, V) e.g. a PPMI matrix
                 dim:int=100, # k: number of dimensions to keep
                 power:float=0.5, # word vectors are U_k Σ_k^power
@@ -171,7 +171,15 @@ def svd_vectors(M:Tensor, # (V, V) e.g. a PPMI matrix
         U, S, _ = torch.svd_lowrank(M, q=dim, niter=4)
     return U * S ** power
 
-# %% ../nbs/02_embeddings.ipynb #683bb1da
+# %% ../nbs/02_embeddings.ipynb #3994cd86
+@contextlib.contextmanager
+def _torch_threads(n):
+    "Temporarily set torch's intra-op thread count (None: leave it)."
+    if n is None: yield; return
+    old = torch.get_num_threads(); torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
 def keep_probability(counts:Tensor, # (V,) word counts
                      sample:float=1e-3, # threshold t; 0 disables subsampling
                     ) -> Tensor: # (V,) probability of keeping each occurrence
@@ -187,13 +195,20 @@ def noise_cdf(counts:Tensor, # (V,) word counts
     p = counts.double() ** power
     return (p.cumsum(0) / p.sum()).float()
 
-def sample_negatives(cdf:Tensor, # (V,) from `noise_cdf`
+def noise_table(cdf:Tensor, # (V,) from `noise_cdf`
+                size:int|None=None, # table length (default: 100 slots per word, between 10^6 and 10^8)
+               ) -> Tensor: # (size,) int32 word ids, each word filling a share of slots equal to its probability
+    "word2vec.c's unigram table: the noise distribution's quantiles on a grid, so a draw is one random index."
+    size = size or int(min(max(100 * len(cdf), 10**6), 10**8))
+    grid = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    return torch.searchsorted(cdf.double(), grid).clamp_(max=len(cdf) - 1).int()   # int32: half the memory traffic
+
+def sample_negatives(table:Tensor, # from `noise_table`
                      shape:tuple, # shape of the result
                      generator:torch.Generator|None=None, # for reproducible draws
                     ) -> Tensor: # long tensor of word ids
-    "Draw word ids from the noise distribution by inverting its CDF."
-    u = torch.rand(math.prod(shape), generator=generator)
-    return torch.searchsorted(cdf, u).clamp_(max=len(cdf) - 1).view(shape)
+    "Draw word ids from the noise distribution: uniform slots of the unigram table."
+    return table[torch.randint(0, len(table), shape, generator=generator)].long()
 
 def subsample(ids:Tensor, # (N,) word ids
               sent_ids:Tensor, # (N,) sentence index of each id
@@ -237,7 +252,7 @@ def cbow_windows(ids:Tensor, # (N,) word ids (after subsampling)
     has = (ctx >= 0).any(1)
     return ids[has], ctx[has]
 
-# %% ../nbs/02_embeddings.ipynb #9c6fb981
+# %% ../nbs/02_embeddings.ipynb #5826dbc2
 class SkipGram(nn.Module):
     "word2vec skip-gram with negative sampling: the centre word's input vector predicts each context word."
     def __init__(self,
@@ -284,10 +299,11 @@ class SkipGram(nn.Module):
         s = (u * v[:, None]).sum(-1)                       # (B, 1+K)
         loss = -(F.logsigmoid(s[:, 0]).sum() + F.logsigmoid(-s[:, 1:]).sum()).item() if return_loss else None
         g = torch.sigmoid(s); g[:, 0] -= 1                 # dℓ/ds: σ(s) - y
-        grad_v = (g[:, :, None] * u).sum(1)                # (B, d)
-        grad_u = g[:, :, None] * v[:, None]                # (B, 1+K, d)
-        W_in.index_add_(0, centre, grad_v, alpha=-lr)
-        W_out.index_add_(0, flat, grad_u.view(B * K1, -1), alpha=-lr)
+        g *= -lr                                           # fold the step size in: the updates are -lr·gradient
+        delta_v = (g[:, :, None] * u).sum(1)               # (B, d)
+        delta_u = g[:, :, None] * v[:, None]               # (B, 1+K, d)
+        W_in.index_add_(0, centre, delta_v)                # repeated rows: their updates add up
+        W_out.index_add_(0, flat, delta_u.view(B * K1, -1))
         return loss
 
 class CBOW(nn.Module):
@@ -341,22 +357,15 @@ class CBOW(nn.Module):
         s = (u * h[:, None]).sum(-1)                                    # (B, 1+K)
         loss = -(F.logsigmoid(s[:, 0]).sum() + F.logsigmoid(-s[:, 1:]).sum()).item() if return_loss else None
         g = torch.sigmoid(s); g[:, 0] -= 1
-        grad_h = (g[:, :, None] * u).sum(1) / n                         # (B, d), shared by the window's words
-        grad_u = g[:, :, None] * h[:, None]
-        W_out.index_add_(0, flat, grad_u.view(B * K1, -1), alpha=-lr)
-        grad_ctx = grad_h[:, None].expand(-1, ctx.shape[1], -1)[mask]   # (n_ctx, d)
-        W_in.index_add_(0, ctx[mask], grad_ctx, alpha=-lr)
+        g *= -lr
+        delta_h = (g[:, :, None] * u).sum(1) / n                        # (B, d), shared by the window's words
+        delta_u = g[:, :, None] * h[:, None]
+        W_out.index_add_(0, flat, delta_u.view(B * K1, -1))
+        delta_ctx = delta_h[:, None].expand(-1, ctx.shape[1], -1)[mask]  # (n_ctx, d)
+        W_in.index_add_(0, ctx[mask], delta_ctx)
         return loss
 
-# %% ../nbs/02_embeddings.ipynb #e7a95914
-@contextlib.contextmanager
-def _torch_threads(n):
-    "Temporarily set torch's intra-op thread count (None: leave it)."
-    if n is None: yield; return
-    old = torch.get_num_threads(); torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
-
+# %% ../nbs/02_embeddings.ipynb #a128d9da
 class Word2VecResult:
     "What `train_word2vec` returns: the model, vocabulary, vectors, loss history and timing."
     def __init__(self, model, vocab, losses, seconds, words):
@@ -396,7 +405,7 @@ def train_word2vec(sentences:list[list[str]], # the corpus: lists of words
         vocab = vocab or WordVocab(sentences, min_count)
         if len(vocab) == 0: raise ValueError(f"no word occurs min_count={min_count} times")
         ids, sid = vocab.encode(sentences)
-        keep, cdf = keep_probability(vocab.counts, sample), noise_cdf(vocab.counts, ns_power)
+        keep, table = keep_probability(vocab.counts, sample), noise_table(noise_cdf(vocab.counts, ns_power))
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = (SkipGram if arch == 'skipgram' else CBOW)(len(vocab), dim)
@@ -409,7 +418,7 @@ def train_word2vec(sentences:list[list[str]], # the corpus: lists of words
             if arch == 'skipgram': a, t = skipgram_pairs(x, s, window, g)
             else: t, a = cbow_windows(x, s, window, g)      # a: contexts (P, 2W); t: centres (P,)
             perm = torch.randperm(len(t), generator=g)
-            a, targets = a[perm], torch.cat([t[perm, None], sample_negatives(cdf, (len(t), negative), g)], 1)
+            a, targets = a[perm], torch.cat([t[perm, None], sample_negatives(table, (len(t), negative), g)], 1)
             if est_total is None: est_total = max(1, len(t) * epochs)
             n_steps = math.ceil(len(t) / batch_size)
             for i in range(n_steps):
@@ -424,7 +433,7 @@ def train_word2vec(sentences:list[list[str]], # the corpus: lists of words
         bar.close()
         return Word2VecResult(model, vocab, losses, secs, epochs * len(ids))
 
-# %% ../nbs/02_embeddings.ipynb #47a5ad35
+# %% ../nbs/02_embeddings.ipynb #54394515
 def pca_2d(X:Tensor, # (n, d) vectors
           ) -> Tensor: # (n, 2) coordinates on the first two principal components
     "Project vectors onto their first two principal components."
@@ -432,7 +441,7 @@ def pca_2d(X:Tensor, # (n, d) vectors
     _, _, V = torch.linalg.svd(Xc, full_matrices=False)
     return Xc @ V[:2].T
 
-# %% ../nbs/02_embeddings.ipynb #3f65615b
+# %% ../nbs/02_embeddings.ipynb #f4478bcc
 def gensim_word2vec(sentences, arch='skipgram', dim=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5,
                     lr=None, min_lr=1e-4, seed=0, workers=1):
     "Train gensim's `Word2Vec` with `train_word2vec`'s argument names; returns (model, seconds of `train`). Needs gensim."
@@ -445,7 +454,7 @@ def gensim_word2vec(sentences, arch='skipgram', dim=100, window=5, negative=5, s
     m.train(sentences, total_examples=m.corpus_count, epochs=epochs)
     return m, time.perf_counter() - t0
 
-# %% ../nbs/02_embeddings.ipynb #0af2016a
+# %% ../nbs/02_embeddings.ipynb #65faeea8
 def neighbour_overlap(wv1:WordVectors, wv2:WordVectors, # two sets of vectors over the same words
                       words:list[str], # query words
                       topn:int=10, # neighbours compared per word
@@ -469,7 +478,7 @@ def similarity_correlation(wv1:WordVectors, wv2:WordVectors, # two sets of vecto
     r1, r2 = s1.argsort().argsort().double(), s2.argsort().argsort().double()
     return float(torch.corrcoef(torch.stack([r1, r2]))[0, 1])
 
-# %% ../nbs/02_embeddings.ipynb #ae2c0ed3
+# %% ../nbs/02_embeddings.ipynb #ec7ee17b
 class SinusoidalPositionalEncoding(nn.Module):
     "Adds the fixed sine/cosine position table of Vaswani et al. (2017) to a `(B, T, C)` input."
     def __init__(self,
@@ -504,7 +513,7 @@ def _check_range(offset, T, max_len, name):
         raise ValueError(f"positions {offset}..{offset + T - 1} do not fit: the table holds {name}={max_len} positions "
                          f"(0..{max_len - 1}); build the module with a larger {name}")
 
-# %% ../nbs/02_embeddings.ipynb #d021cfe9
+# %% ../nbs/02_embeddings.ipynb #2f9be0dc
 class LearnedPositionalEmbedding(nn.Module):
     "Adds a learned vector per absolute position (GPT-2, BERT) to a `(B, T, C)` input."
     def __init__(self,
@@ -535,7 +544,7 @@ def _check_positions(positions, max_len, name):
     if lo < 0 or hi >= max_len:
         raise ValueError(f"positions must lie in 0..{max_len - 1} ({name}={max_len}), got values from {lo} to {hi}")
 
-# %% ../nbs/02_embeddings.ipynb #a026292e
+# %% ../nbs/02_embeddings.ipynb #f7e400d6
 class RotaryEmbedding(nn.Module):
     "Rotary position embedding (Su et al., 2021) for `(B, H, T, D)` queries or keys, with cached cos/sin tables."
     def __init__(self,
@@ -596,7 +605,7 @@ class RotaryEmbedding(nn.Module):
         return (f"head_dim={self.head_dim}, rotary_dim={self.rotary_dim}, max_seq_len={self.max_seq_len}, "
                 f"base={self.base}, interleaved={self.interleaved}")
 
-# %% ../nbs/02_embeddings.ipynb #5f544f7f
+# %% ../nbs/02_embeddings.ipynb #6f78260b
 def alibi_slopes(n_heads:int, # number of attention heads
                 ) -> Tensor: # (n_heads,)
     "ALiBi's per-head slopes (Press et al., 2022): geometric from 2^(-8/n), also for n not a power of 2."
