@@ -9,7 +9,7 @@ __all__ = ['tokenize_words', 'shakespeare_sentences', 'WordVocab', 'WordVectors'
            'gensim_word2vec', 'neighbour_overlap', 'similarity_correlation', 'SinusoidalPositionalEncoding',
            'LearnedPositionalEmbedding', 'RotaryEmbedding', 'alibi_slopes', 'alibi_bias']
 
-# %% ../nbs/02_embeddings.ipynb #32768ec5
+# %% ../nbs/02_embeddings.ipynb #76e5d69a
 import contextlib, math, re, time
 from collections import Counter
 import numpy as np
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .core import Timer, fmt_count, fmt_time
 from .data import load_text
 
-# %% ../nbs/02_embeddings.ipynb #5453dae5
+# %% ../nbs/02_embeddings.ipynb #a97301cf
 def tokenize_words(text:str, # any English text
                   ) -> list[str]: # lower-cased words
     "Split text into lower-cased words of letters, keeping inner apostrophes (`mother's`, `o'er`)."
@@ -39,7 +39,7 @@ def shakespeare_sentences(text:str|None=None, # the corpus text (default: `load_
         if words := tokenize_words(body): out.append(words)
     return out
 
-# %% ../nbs/02_embeddings.ipynb #db16cde2
+# %% ../nbs/02_embeddings.ipynb #0821490c
 class WordVocab:
     "Words seen at least `min_count` times, numbered by decreasing count (ties alphabetical)."
     def __init__(self,
@@ -66,7 +66,7 @@ class WordVocab:
             ids += row; sid += [j] * len(row)
         return torch.tensor(ids, dtype=torch.long), torch.tensor(sid, dtype=torch.long)
 
-# %% ../nbs/02_embeddings.ipynb #923f9785
+# %% ../nbs/02_embeddings.ipynb #8517291f
 class WordVectors:
     "A table of word vectors with its vocabulary, for cosine-similarity queries."
     def __init__(self,
@@ -130,7 +130,7 @@ def analogy(wv:WordVectors, # the vectors to search
     u = lambda w: wv.unit[wv.index(w)]
     return most_similar(wv, u(b) - u(a) + u(c), topn, exclude=(a, b, c))
 
-# %% ../nbs/02_embeddings.ipynb #e1dd55fe
+# %% ../nbs/02_embeddings.ipynb #03dc467d
 def cooccurrence(ids:Tensor, # (N,) word ids, as from `WordVocab.encode`
                  sent_ids:Tensor, # (N,) sentence index of each id: windows do not cross sentences
                  vocab_size:int, # V
@@ -145,7 +145,7 @@ def cooccurrence(ids:Tensor, # (N,) word ids, as from `WordVocab.encode`
         C.index_add_(0, c * vocab_size + w, torch.ones(len(w)))
     return C.view(vocab_size, vocab_size)
 
-# %% ../nbs/02_embeddings.ipynb #b556f060
+# %% ../nbs/02_embeddings.ipynb #6420819c
 def ppmi(C:Tensor, # (V, V) co-occurrence counts
          alpha:float=0.75, # context-distribution smoothing (1.0: plain PPMI)
         ) -> Tensor: # (V, V) max(PMI, 0)
@@ -159,7 +159,7 @@ def ppmi(C:Tensor, # (V, V) co-occurrence counts
         pmi = torch.log(p_wc / (p_w * p_c))                        # -inf where C = 0
     return pmi.clamp(min=0).nan_to_num(0.0).float()
 
-# %% ../nbs/02_embeddings.ipynb #0121dc4a
+# %% ../nbs/02_embeddings.ipynb #323621df
 def svd_vectors(M:Tensor, # (V, V) e.g. a PPMI matrix
                 dim:int=100, # k: number of dimensions to keep
                 power:float=0.5, # word vectors are U_k Σ_k^power
@@ -171,7 +171,7 @@ def svd_vectors(M:Tensor, # (V, V) e.g. a PPMI matrix
         U, S, _ = torch.svd_lowrank(M, q=dim, niter=4)
     return U * S ** power
 
-# %% ../nbs/02_embeddings.ipynb #3994cd86
+# %% ../nbs/02_embeddings.ipynb #5135e3b0
 @contextlib.contextmanager
 def _torch_threads(n):
     "Temporarily set torch's intra-op thread count (None: leave it)."
@@ -252,7 +252,7 @@ def cbow_windows(ids:Tensor, # (N,) word ids (after subsampling)
     has = (ctx >= 0).any(1)
     return ids[has], ctx[has]
 
-# %% ../nbs/02_embeddings.ipynb #5826dbc2
+# %% ../nbs/02_embeddings.ipynb #82fa0fa6
 class SkipGram(nn.Module):
     "word2vec skip-gram with negative sampling: the centre word's input vector predicts each context word."
     def __init__(self,
@@ -365,7 +365,7 @@ class CBOW(nn.Module):
         W_in.index_add_(0, ctx[mask], delta_ctx)
         return loss
 
-# %% ../nbs/02_embeddings.ipynb #a128d9da
+# %% ../nbs/02_embeddings.ipynb #90c5f7e8
 class Word2VecResult:
     "What `train_word2vec` returns: the model, vocabulary, vectors, loss history and timing."
     def __init__(self, model, vocab, losses, seconds, words):
@@ -433,7 +433,7 @@ def train_word2vec(sentences:list[list[str]], # the corpus: lists of words
         bar.close()
         return Word2VecResult(model, vocab, losses, secs, epochs * len(ids))
 
-# %% ../nbs/02_embeddings.ipynb #54394515
+# %% ../nbs/02_embeddings.ipynb #c8b0c89a
 def pca_2d(X:Tensor, # (n, d) vectors
           ) -> Tensor: # (n, 2) coordinates on the first two principal components
     "Project vectors onto their first two principal components."
@@ -441,7 +441,7 @@ def pca_2d(X:Tensor, # (n, d) vectors
     _, _, V = torch.linalg.svd(Xc, full_matrices=False)
     return Xc @ V[:2].T
 
-# %% ../nbs/02_embeddings.ipynb #f4478bcc
+# %% ../nbs/02_embeddings.ipynb #aa17c3e2
 def gensim_word2vec(sentences, arch='skipgram', dim=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5,
                     lr=None, min_lr=1e-4, seed=0, workers=1):
     "Train gensim's `Word2Vec` with `train_word2vec`'s argument names; returns (model, seconds of `train`). Needs gensim."
@@ -454,7 +454,7 @@ def gensim_word2vec(sentences, arch='skipgram', dim=100, window=5, negative=5, s
     m.train(sentences, total_examples=m.corpus_count, epochs=epochs)
     return m, time.perf_counter() - t0
 
-# %% ../nbs/02_embeddings.ipynb #65faeea8
+# %% ../nbs/02_embeddings.ipynb #2cac6e53
 def neighbour_overlap(wv1:WordVectors, wv2:WordVectors, # two sets of vectors over the same words
                       words:list[str], # query words
                       topn:int=10, # neighbours compared per word
@@ -478,7 +478,7 @@ def similarity_correlation(wv1:WordVectors, wv2:WordVectors, # two sets of vecto
     r1, r2 = s1.argsort().argsort().double(), s2.argsort().argsort().double()
     return float(torch.corrcoef(torch.stack([r1, r2]))[0, 1])
 
-# %% ../nbs/02_embeddings.ipynb #ec7ee17b
+# %% ../nbs/02_embeddings.ipynb #34784a0c
 class SinusoidalPositionalEncoding(nn.Module):
     "Adds the fixed sine/cosine position table of Vaswani et al. (2017) to a `(B, T, C)` input."
     def __init__(self,
@@ -513,7 +513,7 @@ def _check_range(offset, T, max_len, name):
         raise ValueError(f"positions {offset}..{offset + T - 1} do not fit: the table holds {name}={max_len} positions "
                          f"(0..{max_len - 1}); build the module with a larger {name}")
 
-# %% ../nbs/02_embeddings.ipynb #2f9be0dc
+# %% ../nbs/02_embeddings.ipynb #e3a34c86
 class LearnedPositionalEmbedding(nn.Module):
     "Adds a learned vector per absolute position (GPT-2, BERT) to a `(B, T, C)` input."
     def __init__(self,
@@ -544,7 +544,7 @@ def _check_positions(positions, max_len, name):
     if lo < 0 or hi >= max_len:
         raise ValueError(f"positions must lie in 0..{max_len - 1} ({name}={max_len}), got values from {lo} to {hi}")
 
-# %% ../nbs/02_embeddings.ipynb #f7e400d6
+# %% ../nbs/02_embeddings.ipynb #2836f9f9
 class RotaryEmbedding(nn.Module):
     "Rotary position embedding (Su et al., 2021) for `(B, H, T, D)` queries or keys, with cached cos/sin tables."
     def __init__(self,
@@ -596,6 +596,7 @@ class RotaryEmbedding(nn.Module):
                 positions:Tensor|None=None, # (T,) or (B, T) long positions, e.g. for left-padded batches
                ) -> Tensor: # (B, H, T, D), rotated
         cos, sin = self.cos_sin(x.shape[-2], offset, positions)
+        cos, sin = cos.float(), sin.float()   # in case `model.to(bfloat16)` cast the cached tables
         R = self.rotary_dim
         xr = x[..., :R].float()
         out = (xr * cos + self.rotate(xr) * sin).to(x.dtype)
@@ -605,7 +606,7 @@ class RotaryEmbedding(nn.Module):
         return (f"head_dim={self.head_dim}, rotary_dim={self.rotary_dim}, max_seq_len={self.max_seq_len}, "
                 f"base={self.base}, interleaved={self.interleaved}")
 
-# %% ../nbs/02_embeddings.ipynb #6f78260b
+# %% ../nbs/02_embeddings.ipynb #5f979c73
 def alibi_slopes(n_heads:int, # number of attention heads
                 ) -> Tensor: # (n_heads,)
     "ALiBi's per-head slopes (Press et al., 2022): geometric from 2^(-8/n), also for n not a power of 2."
