@@ -123,7 +123,9 @@ def most_similar(wv:WordVectors, # the vectors to search
     return [(wv.itos[i], round(s, 4)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
 
 def analogy(wv:WordVectors, # the vectors to search
-            a:str, b:str, c:str, # "a is to b as c is to ?"
+            a:str, # "a is to b ...
+            b:str, # ... as c ...
+            c:str, # ... is to ?"
             topn:int=1, # how many answers
            ) -> list[tuple[str, float]]: # (word, cosine similarity to b - a + c), best first
     "Answer `a : b :: c : ?` with the words nearest to unit(b) - unit(a) + unit(c), the query words excluded."
@@ -213,7 +215,7 @@ def sample_negatives(table:Tensor, # from `noise_table`
 def subsample(ids:Tensor, # (N,) word ids
               sent_ids:Tensor, # (N,) sentence index of each id
               keep:Tensor, # (V,) keep probabilities from `keep_probability`
-              generator:torch.Generator|None=None,
+              generator:torch.Generator|None=None, # random generator (for reproducible draws)
              ) -> tuple[Tensor, Tensor]: # the kept ids and their sentence indices
     "Drop occurrences of frequent words at random (before windows are formed, as in word2vec)."
     m = torch.rand(len(ids), generator=generator) < keep[ids]
@@ -222,7 +224,7 @@ def subsample(ids:Tensor, # (N,) word ids
 def skipgram_pairs(ids:Tensor, # (N,) word ids (after subsampling)
                    sent_ids:Tensor, # (N,) sentence index of each id
                    window:int=5, # the largest window; each centre draws its own size in 1..window
-                   generator:torch.Generator|None=None,
+                   generator:torch.Generator|None=None, # random generator (for reproducible window sizes)
                   ) -> tuple[Tensor, Tensor]: # centres (P,), contexts (P,)
     "All (centre, context) pairs with word2vec's dynamic window, vectorised over distances."
     b = torch.randint(1, window + 1, (len(ids),), generator=generator)   # each centre's own window size
@@ -238,7 +240,7 @@ def skipgram_pairs(ids:Tensor, # (N,) word ids (after subsampling)
 def cbow_windows(ids:Tensor, # (N,) word ids (after subsampling)
                  sent_ids:Tensor, # (N,) sentence index of each id
                  window:int=5, # the largest window; each centre draws its own size in 1..window
-                 generator:torch.Generator|None=None,
+                 generator:torch.Generator|None=None, # random generator (for reproducible window sizes)
                 ) -> tuple[Tensor, Tensor]: # centres (P,), contexts (P, 2·window) padded with -1
     "For each centre word, the ids of its dynamic window (padded with -1); centres without context are dropped."
     N = len(ids)
@@ -368,7 +370,13 @@ class CBOW(nn.Module):
 # %% ../nbs/02_embeddings.ipynb #90c5f7e8
 class Word2VecResult:
     "What `train_word2vec` returns: the model, vocabulary, vectors, loss history and timing."
-    def __init__(self, model, vocab, losses, seconds, words):
+    def __init__(self,
+                 model, # the trained `SkipGram` or `CBOW`
+                 vocab, # the vocabulary it was trained on
+                 losses, # loss per logged step
+                 seconds, # wall time of training
+                 words, # corpus words processed (in-vocabulary words × epochs)
+                ):
         self.model, self.vocab, self.losses, self.seconds, self.words = model, vocab, losses, seconds, words
         self.wv = WordVectors(model.vectors.clone(), vocab.itos)
     @property
@@ -442,8 +450,19 @@ def pca_2d(X:Tensor, # (n, d) vectors
     return Xc @ V[:2].T
 
 # %% ../nbs/02_embeddings.ipynb #aa17c3e2
-def gensim_word2vec(sentences, arch='skipgram', dim=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5,
-                    lr=None, min_lr=1e-4, seed=0, workers=1):
+def gensim_word2vec(sentences, # list of token lists
+                    arch='skipgram', # 'skipgram' or 'cbow'
+                    dim=100, # vector size
+                    window=5, # the largest window
+                    negative=5, # noise words per positive pair
+                    sample=1e-3, # subsampling threshold
+                    min_count=5, # drop rarer words
+                    epochs=5, # passes over the corpus
+                    lr=None, # starting learning rate (None: gensim's default for `arch`)
+                    min_lr=1e-4, # final learning rate
+                    seed=0, # random seed
+                    workers=1, # gensim worker threads
+                   ):
     "Train gensim's `Word2Vec` with `train_word2vec`'s argument names; returns (model, seconds of `train`). Needs gensim."
     from gensim.models import Word2Vec
     if lr is None: lr = 0.025 if arch == 'skipgram' else 0.05   # word2vec.c's defaults
@@ -455,7 +474,8 @@ def gensim_word2vec(sentences, arch='skipgram', dim=100, window=5, negative=5, s
     return m, time.perf_counter() - t0
 
 # %% ../nbs/02_embeddings.ipynb #2cac6e53
-def neighbour_overlap(wv1:WordVectors, wv2:WordVectors, # two sets of vectors over the same words
+def neighbour_overlap(wv1:WordVectors, # one set of vectors ...
+                      wv2:WordVectors, # ... and another over the same words
                       words:list[str], # query words
                       topn:int=10, # neighbours compared per word
                      ) -> float: # mean fraction of shared neighbours, in [0, 1]
@@ -463,10 +483,11 @@ def neighbour_overlap(wv1:WordVectors, wv2:WordVectors, # two sets of vectors ov
     return float(np.mean([len({w for w, _ in wv1.most_similar(q, topn)} & {w for w, _ in wv2.most_similar(q, topn)}) / topn
                           for q in words]))
 
-def similarity_correlation(wv1:WordVectors, wv2:WordVectors, # two sets of vectors over the same words
+def similarity_correlation(wv1:WordVectors, # one set of vectors ...
+                           wv2:WordVectors, # ... and another over the same words
                            words:list[str], # pairs are drawn from these words
                            n_pairs:int=20000, # number of random pairs
-                           seed:int=0,
+                           seed:int=0, # random seed for the pairs
                           ) -> float: # Spearman rank correlation in [-1, 1]
     "Spearman correlation between two models' cosine similarities of random word pairs."
     g = torch.Generator().manual_seed(seed)

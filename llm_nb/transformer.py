@@ -79,7 +79,8 @@ class RMSNorm(nn.Module):
     def extra_repr(self): return f'{self.weight.shape[0]}, eps={self.eps}'
 
 # %% ../nbs/04_transformer.ipynb #cceecf54
-def gelu_tanh(x:torch.Tensor) -> torch.Tensor:
+def gelu_tanh(x:torch.Tensor, # any shape
+             ) -> torch.Tensor:
     "GPT-2's GELU, the tanh approximation (Hugging Face's `gelu_new`), written out."
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
