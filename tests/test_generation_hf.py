@@ -54,3 +54,34 @@ def test_beam_search_return_sequences(hf):
     ref = _hf(hf, rows, max_new_tokens=10, num_beams=4, num_return_sequences=3, eos_token_id=EOS)
     test = beam_search(HFWrap(hf), rows, 10, num_beams=4, num_return_sequences=3, eos_token_id=EOS)
     assert torch.equal(ref, test)
+
+
+# --- the same checks with OUR GPT loaded from the weights transformers wrote (GPT.from_pretrained) ---
+
+@pytest.fixture(scope='module')
+def ours_and_hf(hf, tmp_path_factory):
+    tr = pytest.importorskip('llm_nb.transformer')
+    d = tmp_path_factory.mktemp('gpt2-random')
+    hf.save_pretrained(d)
+    return tr.GPT.from_pretrained(d).eval(), hf
+
+@pytest.mark.parametrize('rows', PROMPTS, ids=['b1', 'b2', 'b3'])
+def test_our_gpt_greedy_matches_transformers(ours_and_hf, rows):
+    ours, hf = ours_and_hf
+    ref = _hf(hf, rows, max_new_tokens=15, eos_token_id=EOS)
+    for use_cache in (True, False):
+        assert torch.equal(ref, generate(ours, rows, 15, temperature=0, eos_token_id=EOS, use_cache=use_cache))
+
+@pytest.mark.parametrize('rows', PROMPTS, ids=['b1', 'b2', 'b3'])
+@pytest.mark.parametrize('lp,es', [(1.0, False), (2.0, True), (-1.0, 'never')])
+def test_our_gpt_beam_search_matches_transformers(ours_and_hf, rows, lp, es):
+    ours, hf = ours_and_hf
+    ref = _hf(hf, rows, max_new_tokens=12, num_beams=4, length_penalty=lp, early_stopping=es, eos_token_id=EOS)
+    assert torch.equal(ref, beam_search(ours, rows, 12, num_beams=4, length_penalty=lp, early_stopping=es, eos_token_id=EOS))
+
+def test_our_gpt_batched_equals_one_by_one(ours_and_hf):
+    ours, _ = ours_and_hf
+    rows = PROMPTS[2]; T = max(map(len, rows))
+    out = generate(ours, rows, 10, temperature=0)
+    for r, p in zip(out, rows):
+        assert torch.equal(r[T - len(p):], generate(ours, p, 10, temperature=0)[0])
