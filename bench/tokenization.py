@@ -1,0 +1,100 @@
+"""Benchmark for chapter 01 (tokenization): ours against the naive trainer, HF `tokenizers` and `tiktoken`, side by side.
+
+    python bench/tokenization.py                   # about 1-3 minutes on one core
+    python bench/tokenization.py --naive-chars 0   # the naive trainer on all of Tiny Shakespeare too (several minutes)
+
+Training (Tiny Shakespeare, GPT-2 pre-tokenization, one core):
+  - fast vs naive trainer at vocab 512 on the same text (the naive one on a prefix by default: it is slow by design);
+  - fast vs HF `tokenizers` BpeTrainer (Rust, RAYON_NUM_THREADS=1) at vocab 512 and 4096 on all of Tiny Shakespeare.
+Encoding (Tiny Shakespeare, GPT-2's ranks):
+  - our pure-Python encoder (cold chunk cache, then warm) vs tiktoken with the same ranks, in MB/s.
+Every timing is the best of --repeat runs, in process CPU time by default (all contenders run on one thread).
+Ratios are printed next to the numbers.
+"""
+import argparse, os, platform, sys, time
+os.environ.setdefault('RAYON_NUM_THREADS', '1')     # HF tokenizers on one core, like ours
+os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from llm_nb.data import get_path, load_text
+from llm_nb.tokenization import BPETokenizer, bytes_to_unicode, train_bpe, train_bpe_naive
+
+CLOCK = time.process_time  # CPU time of this process: everything timed here runs on one thread, and on a shared
+                           # machine wall time mostly measures the neighbours (--clock wall to use it anyway)
+
+def best(f, repeat):
+    ts, out = [], None
+    for _ in range(repeat):
+        t0 = CLOCK(); out = f(); ts.append(CLOCK() - t0)
+    return min(ts), out
+
+def hf_train(text, vocab_size):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)  # GPT-2's regex
+    tr = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                             show_progress=False, min_frequency=0)
+    tk.train_from_iterator(text.splitlines(keepends=True), trainer=tr)
+    return tk
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--naive-chars', type=int, default=250_000, help='characters for the naive-vs-fast comparison (0: all)')
+    p.add_argument('--repeat', type=int, default=3, help='runs per timing (best is kept); the naive trainer runs once')
+    p.add_argument('--clock', choices=['cpu', 'wall'], default='cpu', help='process CPU time (default) or wall time')
+    a = p.parse_args()
+    global CLOCK
+    if a.clock == 'wall': CLOCK = time.perf_counter
+    text = load_text('tinyshakespeare')
+    mb = len(text.encode('utf-8')) / 1e6
+    print(f'python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus; '
+          f'Tiny Shakespeare {len(text):,} characters ({mb:.2f} MB); {a.clock} clock, best of {a.repeat}\n')
+
+    print('== Training ==')
+    small = text if a.naive_chars <= 0 else text[:a.naive_chars]
+    t_fast, m_fast = best(lambda: train_bpe(small, 512), a.repeat)
+    t_naive, m_naive = best(lambda: train_bpe_naive(small, 512), 1)
+    assert m_fast == m_naive, 'the naive and fast trainers disagree'
+    print(f'vocab  512 on {len(small):>9,} chars: naive {t_naive:8.2f} s | fast {t_fast:6.2f} s | '
+          f'fast is {t_naive / t_fast:6.1f}x faster (same {len(m_fast)} merges)')
+    try:
+        import tokenizers
+        have_hf = True
+    except ImportError:
+        have_hf = False; print('(HF tokenizers not installed: skipping its trainer)')
+    for v in (512, 4096):
+        t_ours, merges = best(lambda: train_bpe(text, v), a.repeat)
+        line = f'vocab {v:4} on {len(text):>9,} chars: fast {t_ours:6.2f} s'
+        if have_hf:
+            t_hf, hf = best(lambda: hf_train(text, v), a.repeat)
+            ours = BPETokenizer.from_merges(merges).ranks
+            byte_of = {c: b for b, c in bytes_to_unicode().items()}
+            theirs = {bytes(byte_of[c] for c in t): i for t, i in hf.get_vocab().items()}
+            same_id = sum(theirs.get(b) == i for b, i in ours.items() if i >= 256) / max(len(ours) - 256, 1)
+            print(f'{line} | HF tokenizers {t_hf:6.2f} s | ours/HF time {t_ours / t_hf:5.1f}x | vocabularies share '
+                  f'{len(ours.keys() & theirs.keys()) / len(ours):.0%} of tokens, {same_id:.0%} of merges at the same rank')
+        else: print(line)
+    print(f'target: fast >= 50x naive at vocab 512 -> {"met" if t_naive / t_fast >= 50 else "NOT met"}; '
+          f'vocab 4096 on all of Tiny Shakespeare < 10 s -> {"met" if t_ours < 10 else "NOT met"}\n')
+
+    print('== Encoding (GPT-2 ranks, all of Tiny Shakespeare) ==')
+    import tiktoken, tiktoken.load
+    from tiktoken_ext.openai_public import r50k_pat_str
+    gpt2 = BPETokenizer.from_gpt2_files()
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(get_path('gpt2-merges')), str(get_path('gpt2-encoder')))
+    ref = tiktoken.Encoding('gpt2-files', pat_str=r50k_pat_str, mergeable_ranks=ranks, special_tokens={'<|endoftext|>': 50256})
+    def cold(): gpt2._cache.clear(); return gpt2.encode(text)
+    t_cold, ids_cold = best(cold, a.repeat)
+    t_warm, ids = best(lambda: gpt2.encode(text), a.repeat)
+    t_tt, ids_tt = best(lambda: ref.encode_ordinary(text), a.repeat)
+    enc = gpt2.to_tiktoken()
+    t_tt2, ids_tt2 = best(lambda: enc.encode_ordinary(text), a.repeat)
+    assert ids == ids_cold == ids_tt == ids_tt2
+    print(f'ours, cold cache   {mb / t_cold:6.2f} MB/s  ({t_cold:.2f} s)  = {t_tt / t_cold:5.0%} of tiktoken')
+    print(f'ours, warm cache   {mb / t_warm:6.2f} MB/s  ({t_warm:.2f} s)  = {t_tt / t_warm:5.0%} of tiktoken')
+    print(f'tiktoken           {mb / t_tt:6.2f} MB/s  ({t_tt:.2f} s)')
+    print(f'ours.to_tiktoken() {mb / t_tt2:6.2f} MB/s  ({t_tt2:.2f} s)  (same ids: {len(ids):,} tokens)')
+    print(f'target: pure Python >= 25% of tiktoken -> cold {"met" if t_tt / t_cold >= .25 else "NOT met"}, '
+          f'warm {"met" if t_tt / t_warm >= .25 else "NOT met"}')
+
+if __name__ == '__main__': main()
