@@ -11,7 +11,7 @@ __all__ = ['PEAK_FLOPS', 'CKPT_FILES', 'RECIPES', 'RUN_KEYS', 'lm_loss', 'unifor
            'Trainer', 'LossPlot', 'setup_distributed', 'cleanup_distributed', 'recipe_keys', 'resolve_recipe',
            'load_corpus', 'make_tokenizer', 'tokenizer_text', 'build_run', 'load_model', 'sample_text', 'mask_tokens']
 
-# %% ../nbs/05_training.ipynb #a3cd3387
+# %% ../nbs/05_training.ipynb #8e00207c
 import contextlib, dataclasses, hashlib, json, math, os, random, shutil, sys, tempfile, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import get_device, best_dtype, autocast, seed_everything, Timer, fmt_count, fmt_time, num_params
 
-# %% ../nbs/05_training.ipynb #7cac609d
+# %% ../nbs/05_training.ipynb #e1d04ba3
 def lm_loss(logits:torch.Tensor, # (B, T, V) unnormalised scores for the next token at every position
             targets:torch.Tensor, # (B, T) the next tokens; positions equal to `ignore_index` do not count
             ignore_index:int=-100, # target value that marks positions to skip
@@ -37,7 +37,7 @@ def lm_loss(logits:torch.Tensor, # (B, T, V) unnormalised scores for the next to
                            ignore_index=ignore_index, reduction=reduction)
     return loss.view(targets.shape) if reduction == 'none' else loss
 
-# %% ../nbs/05_training.ipynb #9c2db8e4
+# %% ../nbs/05_training.ipynb #cd3e889b
 def uniform_loss(vocab_size:int, # number of tokens in the vocabulary
                 ) -> float:
     "Cross-entropy of a uniform guess over `vocab_size` tokens: ln V nats."
@@ -54,7 +54,7 @@ def bits_per_byte(nll:float, # mean negative log-likelihood per token, in nats
     "Bits per UTF-8 byte: tokenizer-independent, so models with different vocabularies can be compared."
     return nll / math.log(2) * tokens_per_byte
 
-# %% ../nbs/05_training.ipynb #85afc1db
+# %% ../nbs/05_training.ipynb #d19e0f2e
 def token_dtype(vocab_size:int, # number of distinct token ids
                ) -> np.dtype:
     "The smallest unsigned dtype that holds ids below `vocab_size`: uint16 or uint32."
@@ -94,7 +94,7 @@ def tokenize_to_memmap(text:str, # the corpus
         if tmp.exists(): tmp.unlink()
     return np.memmap(path, dtype=dt, mode='r', shape=(n,))
 
-# %% ../nbs/05_training.ipynb #c57f9d9c
+# %% ../nbs/05_training.ipynb #812a164f
 @dataclass
 class LMData:
     "Train and validation token streams (1-D integer arrays or memmaps) plus what evaluation needs."
@@ -135,7 +135,7 @@ class LMData:
         return (f"LMData({self.name!r}: train {fmt_count(len(self.train))} tokens, val {fmt_count(len(self.val))} tokens, "
                 f"vocab {self.vocab_size})")
 
-# %% ../nbs/05_training.ipynb #600d4843
+# %% ../nbs/05_training.ipynb #a4d48c42
 def get_windows(data:np.ndarray, # (N,) token ids
                 starts:torch.Tensor|np.ndarray, # (B,) start positions
                 block_size:int, # T
@@ -172,7 +172,7 @@ class RandomWindows:
     def state_dict(self): return {'gen': self.gen.get_state(), 'draws': self.draws}
     def load_state_dict(self, sd): self.gen.set_state(sd['gen']); self.draws = int(sd['draws'])
 
-# %% ../nbs/05_training.ipynb #8fa94b2b
+# %% ../nbs/05_training.ipynb #98a13456
 def eval_windows(data:np.ndarray, # (N,) token ids
                  block_size:int, # T
                  batch_size:int, # windows per batch
@@ -189,7 +189,7 @@ def eval_windows(data:np.ndarray, # (N,) token ids
     for j, i in enumerate(range(0, len(starts), batch_size)):
         if j % world_size == rank: yield get_windows(data, starts[i:i+batch_size], block_size)
 
-# %% ../nbs/05_training.ipynb #fb0296ba
+# %% ../nbs/05_training.ipynb #bd467c71
 @torch.no_grad()
 def evaluate(model:nn.Module, # `model(idx, targets)` returns `(logits, loss)` (or logits)
              data:np.ndarray, # (N,) validation token ids
@@ -228,7 +228,7 @@ def _dist_info():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
-# %% ../nbs/05_training.ipynb #00d10e0d
+# %% ../nbs/05_training.ipynb #89cc0fe1
 class NGramLM(nn.Module):
     "Count-based n-gram language model with add-alpha smoothing; backs off to shorter contexts at a window's start."
     def __init__(self,
@@ -268,7 +268,7 @@ class NGramLM(nn.Module):
             logits[:, self.n - 2:] = getattr(self, f'logp{self.n}')[ctx]
         return logits if targets is None else (logits, lm_loss(logits, targets))
 
-# %% ../nbs/05_training.ipynb #ba8ff687
+# %% ../nbs/05_training.ipynb #9ff2f565
 class LSTMLM(nn.Module):
     "An LSTM language model: embedding, stacked LSTM, dropout, linear head (optionally tied to the embedding)."
     def __init__(self,
@@ -293,7 +293,7 @@ class LSTMLM(nn.Module):
         logits = self.head(self.drop(h))                                    # (B, T, V)
         return logits if targets is None else (logits, lm_loss(logits, targets))
 
-# %% ../nbs/05_training.ipynb #0231f77e
+# %% ../nbs/05_training.ipynb #84d1c79e
 def get_lr(step:int, # optimizer steps done so far (0-based)
            lr:float, # peak learning rate
            warmup_steps:int, # linear warm-up length
@@ -306,7 +306,7 @@ def get_lr(step:int, # optimizer steps done so far (0-based)
     ratio = (step - warmup_steps) / max(1, decay_steps - warmup_steps)
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
 
-# %% ../nbs/05_training.ipynb #fde4c86a
+# %% ../nbs/05_training.ipynb #a0fda155
 def _is_norm(m): return isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.modules.batchnorm._BatchNorm)) or 'Norm' in type(m).__name__
 def _is_emb(m): return isinstance(m, nn.Embedding) or 'Embedding' in type(m).__name__
 
@@ -332,7 +332,7 @@ def decay_report(model:nn.Module, # the model
     g = param_groups(model, weight_decay)
     return dict(decay=[names[id(p)] for p in g[0]['params']], no_decay=[names[id(p)] for p in g[1]['params']])
 
-# %% ../nbs/05_training.ipynb #116e3045
+# %% ../nbs/05_training.ipynb #3d07b408
 def make_optimizer(model:nn.Module, # the model
                    lr:float, # peak learning rate (the schedule sets the actual one every step)
                    weight_decay:float=0.1, # decay for weight matrices
@@ -344,7 +344,7 @@ def make_optimizer(model:nn.Module, # the model
     if fused is None: fused = all(p.is_cuda for g in groups for p in g['params'])
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=bool(fused) or None)
 
-# %% ../nbs/05_training.ipynb #e8ade319
+# %% ../nbs/05_training.ipynb #e705a727
 PEAK_FLOPS = {  # dense (no sparsity) bf16/fp16 tensor-core peak, FLOP/s, from the vendors' data sheets
     'H200': 989e12, 'H100 SXM': 989e12, 'H100 PCIe': 756e12, 'H100': 989e12, 'A100': 312e12, 'A10G': 70e12,
     'A10': 125e12, 'L40S': 362e12, 'L4': 121e12, 'V100': 125e12, 'T4': 65e12,
@@ -399,7 +399,7 @@ def train_flops_per_token(model:nn.Module, # the model being trained
     if head is not None and id(head.weight) in emb: n += head.weight.numel()   # a tied head still does its matmul
     return 6 * n
 
-# %% ../nbs/05_training.ipynb #69ae0cc0
+# %% ../nbs/05_training.ipynb #37fd1945
 @dataclass
 class TrainConfig:
     "Everything that defines a training run (model and data are given separately)."
@@ -436,7 +436,7 @@ class TrainConfig:
     @property
     def tokens_per_step(self): return self.batch_size * self.block_size * self.grad_accum
 
-# %% ../nbs/05_training.ipynb #eb3a71d0
+# %% ../nbs/05_training.ipynb #547c023a
 class NonFiniteLossError(RuntimeError):
     "The training loss became NaN or infinite; the run stopped without saving over the last good checkpoint."
 
@@ -447,7 +447,7 @@ _OOM_ADVICE = ("out of memory at step {step} with batch_size {bs} x block_size {
                "Keep the tokens per step and lower the memory: halve batch_size and double grad_accum "
                "(e.g. --batch_size={hb} --grad_accum={dga}), use dtype bfloat16, or shorten block_size.")
 
-# %% ../nbs/05_training.ipynb #aca81dfc
+# %% ../nbs/05_training.ipynb #7c1c7d00
 CKPT_FILES = ('model.safetensors', 'config.json', 'trainer_state.pt')
 
 def _sha256(p):
@@ -536,7 +536,7 @@ def find_checkpoint(run_dir:str|Path, # a run folder holding step-NNNNNN/ and be
     if not steps: raise CheckpointError(f"no checkpoint in {run_dir} (expected step-NNNNNN/ folders or best/)")
     return steps[-1]
 
-# %% ../nbs/05_training.ipynb #71567cc9
+# %% ../nbs/05_training.ipynb #ca888f93
 def rng_state() -> dict:
     "The global random states of Python, NumPy, PyTorch (CPU and CUDA)."
     np_state = np.random.get_state()
@@ -552,7 +552,7 @@ def set_rng_state(st:dict): # as returned by `rng_state`
     n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in st['cuda']])
 
-# %% ../nbs/05_training.ipynb #fd7bf947
+# %% ../nbs/05_training.ipynb #44223774
 class Trainer:
     "Trains any `model(idx, targets) -> (logits, loss)` on an `LMData` with a `TrainConfig`."
     def __init__(self,
@@ -722,7 +722,7 @@ class Trainer:
         if self.rank == 0:
             for cb in self.callbacks: cb(self, event, info)
 
-# %% ../nbs/05_training.ipynb #f5700556
+# %% ../nbs/05_training.ipynb #4f1605f2
 class LossPlot:
     "Callback: a loss figure (train and validation) redrawn in place in a notebook every `every` log events."
     def __init__(self, every:int=10, # redraw every this many log events
@@ -749,7 +749,7 @@ class LossPlot:
                 elif self.handle is not None: self.handle.update(fig)
             except Exception: pass
 
-# %% ../nbs/05_training.ipynb #ace5c5c3
+# %% ../nbs/05_training.ipynb #8f9eb1eb
 def setup_distributed(backend:str|None=None, # 'nccl' or 'gloo' (default: nccl with CUDA, else gloo)
                      ) -> tuple[int, int]:
     "Initialise `torch.distributed` from torchrun's environment when WORLD_SIZE > 1; return (rank, world_size)."
@@ -766,7 +766,7 @@ def cleanup_distributed():
     "Tear down the process group if one was set up."
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
-# %% ../nbs/05_training.ipynb #c33ec49b
+# %% ../nbs/05_training.ipynb #b3522632
 RECIPES = {
     'shakespeare-char': dict(data='tinyshakespeare', tokenizer='char',
         model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False),
@@ -818,7 +818,7 @@ def resolve_recipe(recipe:str|dict, # a name in `RECIPES` or a dict of the same 
     r['model'].setdefault('block_size', r['train'].get('block_size', TrainConfig.block_size))
     return r
 
-# %% ../nbs/05_training.ipynb #72d8a458
+# %% ../nbs/05_training.ipynb #2947fcb4
 def load_corpus(data:str, # a data set name (`llm_nb.data.DATASETS`) or the path of a UTF-8 text file
                ) -> str:
     "The text of a named data set or of a text file."
@@ -891,7 +891,7 @@ def load_model(path:str|Path, # a checkpoint folder or a run folder
     tok = load_tokenizer(folder/'tokenizer.txt') if (folder/'tokenizer.txt').exists() else None
     return model.to(get_device(device)).eval(), tok, config
 
-# %% ../nbs/05_training.ipynb #9588ea2d
+# %% ../nbs/05_training.ipynb #5080491f
 @torch.no_grad()
 def sample_text(model:nn.Module, # a `GPT`
                 tok, # its tokenizer
@@ -915,7 +915,7 @@ def sample_text(model:nn.Module, # a `GPT`
     model.train(was)
     return tok.decode(idx[0].tolist())
 
-# %% ../nbs/05_training.ipynb #43766313
+# %% ../nbs/05_training.ipynb #1ac4f132
 def mask_tokens(ids:torch.Tensor, # (B, T) token ids
                 mask_id:int, # id of the mask token
                 vocab_size:int, # random replacements are drawn from [0, vocab_size)
