@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_SPECIALS', 'FORMAT_VERSION', 'WORD_PATTERN', 'GPT2_PATTERN',
            'pre_tokenize', 'train_bpe_naive', 'train_bpe', 'BPETokenizer', 'bytes_to_unicode', 'token_spans',
            'show_tokens']
 
-# %% ../nbs/01_tokenization.ipynb #fb16fa2a
+# %% ../nbs/01_tokenization.ipynb #dcfe49b5
 import functools, heapq, json, os
 from collections import Counter
 from dataclasses import dataclass
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Iterable, Protocol, runtime_checkable
 import regex
 
-# %% ../nbs/01_tokenization.ipynb #15047017
+# %% ../nbs/01_tokenization.ipynb #896b4704
 from .data import get_path, load_text
 
-# %% ../nbs/01_tokenization.ipynb #050a7395
+# %% ../nbs/01_tokenization.ipynb #386d1e54
 DEFAULT_SPECIALS = ('<pad>', '<unk>', '<bos>', '<eos>')  # the specials of the char and word tokenizers, ids 0-3
 FORMAT_VERSION = 1  # the version of the `save` file format this module writes and reads
 
@@ -42,7 +42,7 @@ class Batch:
     input_ids: list[list[int]]
     attention_mask: list[list[int]]
 
-# %% ../nbs/01_tokenization.ipynb #d830d1a5
+# %% ../nbs/01_tokenization.ipynb #4b20d396
 def _special_regex(tokens) -> regex.Pattern|None:
     "A regex that finds any of `tokens`, longest first (so a longer special token wins over a shorter one it contains)."
     return _special_regex_cached(tuple(sorted(tokens, key=lambda t: (-len(t), t)))) if tokens else None
@@ -204,7 +204,7 @@ def pad_batch(seqs:list[list[int]], # sequences of ids
         mask.append([1]*len(s) + [0]*p if side == 'right' else [0]*p + [1]*len(s))
     return Batch(ids, mask)
 
-# %% ../nbs/01_tokenization.ipynb #4fba8d2d
+# %% ../nbs/01_tokenization.ipynb #38e07be4
 def _tok_to_str(b:bytes) -> str:
     "Bytes → str, with bytes that are not valid UTF-8 as surrogateescape code points (U+DC80-U+DCFF)."
     return b.decode('utf-8', errors='surrogateescape')
@@ -262,7 +262,7 @@ def load_tokenizer(path:str|Path, # a file written by any tokenizer's `save`
     "Load whichever kind of tokenizer `path` holds."
     return TokenizerBase.load(path)
 
-# %% ../nbs/01_tokenization.ipynb #ce3c6a9b
+# %% ../nbs/01_tokenization.ipynb #b4158e82
 class CharTokenizer(TokenizerBase):
     "One id per character seen in training text; unseen characters become `<unk>` (or raise, if there is none)."
     kind = 'char'
@@ -313,7 +313,7 @@ class CharTokenizer(TokenizerBase):
 
 _KINDS['char'] = CharTokenizer
 
-# %% ../nbs/01_tokenization.ipynb #d8e9ecfd
+# %% ../nbs/01_tokenization.ipynb #635b9c9e
 WORD_PATTERN = r"\w+(?:'\w+)?|[^\w\s]"  # words (with an apostrophe suffix: "don't", "king's") and single punctuation marks
 
 class WordTokenizer(TokenizerBase):
@@ -384,7 +384,7 @@ def oov_rate(tok:WordTokenizer, # a word tokenizer
     ids = tok.encode(text, disallowed_special=())
     return sum(i == tok.unk_id for i in ids) / max(len(ids), 1)
 
-# %% ../nbs/01_tokenization.ipynb #021e6447
+# %% ../nbs/01_tokenization.ipynb #a5a5fd91
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""  # GPT-2's pre-tokenizer (openai/gpt-2 encoder.py)
 CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # GPT-4's (tiktoken cl100k_base)
 PATTERNS = {'gpt2': GPT2_PATTERN, 'cl100k': CL100K_PATTERN}
@@ -440,7 +440,7 @@ def train_bpe_naive(text:str, # training text
         merges.append((best, new))
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #0fbef49a
+# %% ../nbs/01_tokenization.ipynb #c55052e5
 def train_bpe(text:str, # training text
               vocab_size:int, # final vocabulary size, including the 256 bytes and the special tokens
               pattern:str=GPT2_PATTERN, # pre-tokenization regex (or a name in `PATTERNS`)
@@ -497,7 +497,7 @@ def train_bpe(text:str, # training text
         if verbose and len(merges) % 1000 == 0: print(f'{len(merges)} merges, last {new_bytes!r} ({-negc} occurrences)')
     return merges
 
-# %% ../nbs/01_tokenization.ipynb #97712d7d
+# %% ../nbs/01_tokenization.ipynb #83918e24
 _BYTES = [bytes([i]) for i in range(256)]
 
 def _bpe_simple(data:bytes, ranks:dict[bytes,int]) -> list[int]:
@@ -533,7 +533,7 @@ def _bpe_heap(data:bytes, ranks:dict[bytes,int]) -> list[int]:
         if (h := prv[i]) >= 0 and (rr := get(parts[h] + parts[i])) is not None: heapq.heappush(heap, (rr, h))
     return [ranks[p] for p in parts if p is not None]
 
-# %% ../nbs/01_tokenization.ipynb #b0405a4a
+# %% ../nbs/01_tokenization.ipynb #9311181e
 class BPETokenizer(TokenizerBase):
     "Byte-level BPE (GPT-2 / tiktoken semantics): pre-tokenize with a regex, then merge byte pairs by rank."
     kind = 'bpe'
@@ -647,7 +647,7 @@ class BPETokenizer(TokenizerBase):
 
 _KINDS['bpe'] = BPETokenizer
 
-# %% ../nbs/01_tokenization.ipynb #1410c3f2
+# %% ../nbs/01_tokenization.ipynb #b226a140
 def bytes_to_unicode() -> dict[int, str]:
     "GPT-2's map from each byte value to a printable character (printable Latin-1 stays; the rest go to U+0100+)."
     bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + list(range(ord('®'), ord('ÿ') + 1))
@@ -702,7 +702,7 @@ def _from_gpt2_files(cls, merges_path:str|Path|None=None, # GPT-2's vocab.bpe (d
     return _gpt2_from_files(cls, merges_path or get_path('gpt2-merges'), encoder_path or get_path('gpt2-encoder'))
 BPETokenizer.from_gpt2_files = _from_gpt2_files
 
-# %% ../nbs/01_tokenization.ipynb #8ce1a9ca
+# %% ../nbs/01_tokenization.ipynb #fa8ee87a
 def token_spans(tok:BPETokenizer, # a byte-level tokenizer
                 text:str, # the text to split
                ) -> list[tuple[str, int]]:
