@@ -55,8 +55,9 @@ def main():
                                                length_penalty=1.0, pad_token_id=cfg.eos_token_id, eos_token_id=None), a.reps)
         assert torch.equal(o_b, o_hb), "beam ids differ"
         print(f"beam search ({a.beams} beams) tokens/s: ours {n / t_b:.1f} | transformers {n / t_hb:.1f}   transformers / ours: {t_hb / t_b:.2f}")
-        # speculative decoding: the target drafts for itself (every draft accepted: the best case of the method),
-        # and a 1-layer "early exit" draft sharing the target's embeddings and head (random weights: a weak draft)
+        # speculative decoding with two drafts: the target itself (every draft accepted, but the draft costs as much as
+        # the target, so this measures the method's overhead), and a 1-layer "early exit" draft sharing the target's
+        # embeddings and output head (cheaper per layer, but the vocab-sized head is paid by both)
         t_p, _ = best(lambda: generate(ours, prompt, n, temperature=0), a.reps)
         t_s, (o_s, st) = best(lambda: speculative_generate(ours, ours, prompt, n, num_draft_tokens=4, temperature=0, return_stats=True), a.reps)
         assert torch.equal(o_s, o_c)

@@ -9,14 +9,14 @@ __all__ = ['LogitsProcessor', 'LogitsProcessorList', 'TemperatureLogitsWarper', 
            'EosTokenCriteria', 'StopStringCriteria', 'prepare_prompts', 'build_processors', 'generate', 'beam_search',
            'StreamDecoder', 'stream', 'speculative_generate', 'perplexity', 'distinct_n']
 
-# %% ../nbs/06_generation.ipynb #a01f6b3d
+# %% ../nbs/06_generation.ipynb #a1823fac
 import codecs, math
 from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/06_generation.ipynb #27e206ef
+# %% ../nbs/06_generation.ipynb #fb4e3a00
 class LogitsProcessor:
     "Base class: map next-token scores `(B, V)` to new scores, given the tokens so far `(B, T)`."
     def __call__(self, input_ids:Tensor, scores:Tensor) -> Tensor: raise NotImplementedError
@@ -27,7 +27,7 @@ class LogitsProcessorList(list):
         for p in self: scores = p(input_ids, scores)
         return scores
 
-# %% ../nbs/06_generation.ipynb #8d212f72
+# %% ../nbs/06_generation.ipynb #942d88af
 _NEG_INF = float('-inf')
 
 class TemperatureLogitsWarper(LogitsProcessor):
@@ -81,7 +81,7 @@ class MinPLogitsWarper(LogitsProcessor):
             remove = remove.scatter(-1, top, False)
         return scores.masked_fill(remove, _NEG_INF)
 
-# %% ../nbs/06_generation.ipynb #b9640da9
+# %% ../nbs/06_generation.ipynb #37dfbb4b
 class RepetitionPenaltyLogitsProcessor(LogitsProcessor):
     "CTRL's penalty: the score of every token already in the context is divided by `penalty` (multiplied if negative)."
     def __init__(self, penalty:float): # > 0; 1 = no change, > 1 discourages repetition
@@ -117,7 +117,7 @@ class NoRepeatNGramLogitsProcessor(LogitsProcessor):
             if banned: scores[b, banned] = _NEG_INF
         return scores
 
-# %% ../nbs/06_generation.ipynb #b534df11
+# %% ../nbs/06_generation.ipynb #1b08eed4
 class StoppingCriteria:
     "Base class: given all tokens `(B, T)` and the prompt length, return a bool `(B,)`: which rows are done."
     def __call__(self, input_ids:Tensor, prompt_len:int) -> Tensor: raise NotImplementedError
@@ -156,7 +156,7 @@ class StopStringCriteria(StoppingCriteria):
         texts = [self.decode(row) for row in input_ids[:, prompt_len:].tolist()]
         return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
-# %% ../nbs/06_generation.ipynb #61820a23
+# %% ../nbs/06_generation.ipynb #5ed589ca
 def _block_size(model):
     cfg = getattr(model, 'config', None)
     return getattr(cfg, 'block_size', None) or getattr(model, 'block_size', None)
@@ -216,7 +216,7 @@ class _Runner:
     def reorder(self, idx:Tensor):
         if self.cache is not None: _reorder_cache(self.cache, idx)
 
-# %% ../nbs/06_generation.ipynb #67aaa322
+# %% ../nbs/06_generation.ipynb #c2347c6a
 def prepare_prompts(prompt_ids, # list of ids, list of lists (ragged is fine), or a (T,) / (B, T) tensor
                     attention_mask:Tensor|None=None, # (B, T) 1 = real token, for an already padded tensor
                     pad_token_id:int=0, # id written in the padding
@@ -250,7 +250,7 @@ def prepare_prompts(prompt_ids, # list of ids, list of lists (ragged is fine), o
     if device is not None: ids = ids.to(device); mask = None if mask is None else mask.to(device)
     return ids, mask
 
-# %% ../nbs/06_generation.ipynb #a5b60d08
+# %% ../nbs/06_generation.ipynb #7a3ecc1b
 def build_processors(temperature:float=1.0, # >= 0; 0 or 1 adds no warper
                      top_k:int|None=None, # keep the k most likely tokens
                      top_p:float|None=None, # nucleus: smallest set with mass >= top_p, in (0, 1]
@@ -351,7 +351,7 @@ def generate(model, # any decoder: `model(idx, cache=, attention_mask=, position
     for out, _ in _decode_steps(model, ids, mask, max_new_tokens, procs, criteria, sample, eos, pad, use_cache, generator): pass
     return out
 
-# %% ../nbs/06_generation.ipynb #bca82e7d
+# %% ../nbs/06_generation.ipynb #f88d3fe2
 def _gather_beams(t:Tensor, idx:Tensor) -> Tensor:
     "Select along dim 1 of `t (B, N, ...)` with `idx (B, K)`."
     while idx.dim() < t.dim(): idx = idx.unsqueeze(-1)
@@ -439,7 +439,7 @@ def beam_search(model, # any decoder of the package
     out = out[:, :T0 + int(fin_len[:, :n].max())]
     return (out, fin_scores[:, :n].reshape(-1)) if return_scores else out
 
-# %% ../nbs/06_generation.ipynb #d351d35b
+# %% ../nbs/06_generation.ipynb #e835ca88
 class StreamDecoder:
     "Turn token ids into text incrementally, emitting only complete characters."
     def __init__(self, decode:Callable[[list], str]|None=None, # ids -> str (used when decode_bytes is None)
@@ -463,7 +463,7 @@ class StreamDecoder:
         text = self.decode(self.ids); piece = text[self.emitted:]; self.emitted = len(text)
         return piece
 
-# %% ../nbs/06_generation.ipynb #3d4eb660
+# %% ../nbs/06_generation.ipynb #473d83c8
 def _holdback(text:str, stops:list) -> int:
     "Length of the longest tail of `text` that is a proper prefix of a stop string."
     best = 0
@@ -505,7 +505,7 @@ def stream(model, # any decoder of the package
     pending += sd.flush()
     if pending: yield pending
 
-# %% ../nbs/06_generation.ipynb #b3a7db82
+# %% ../nbs/06_generation.ipynb #55126bf4
 @torch.no_grad()
 def speculative_generate(target, # the large model whose distribution we want
                          draft, # a small model with the same vocabulary
@@ -578,7 +578,7 @@ def speculative_generate(target, # the large model whose distribution we want
     stats['tokens_per_round'] = (ids.size(1) - T0) / max(stats['rounds'], 1)
     return (ids, stats) if return_stats else ids
 
-# %% ../nbs/06_generation.ipynb #e27a0610
+# %% ../nbs/06_generation.ipynb #da30a60b
 @torch.no_grad()
 def perplexity(model, # any decoder of the package
                ids, # token ids of the passage: list or (N,) tensor, N >= 2
