@@ -8,7 +8,7 @@ __all__ = ['SPECIALS', 'split_pairs', 'reference_groups', 'train_tokenizer', 'Tr
            'check_padding_invariance', 'TrainResult', 'train_seq2seq', 'DecoderOnly', 'translate',
            'evaluate_translation', 'cross_attention']
 
-# %% ../nbs/09_translation.ipynb #ca1d68f9
+# %% ../nbs/09_translation.ipynb #784f3017
 import math, random, time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-# %% ../nbs/09_translation.ipynb #26fc90d1
+# %% ../nbs/09_translation.ipynb #b884db3a
 from .core import seed_everything, num_params, fmt_count, fmt_time
 from .data import load
 from .tokenization import BPETokenizer
@@ -26,7 +26,7 @@ from .transformer import Seq2SeqConfig, Seq2SeqTransformer, Seq2SeqCache
 from .generation import generate, beam_search
 from .metrics import corpus_bleu, corpus_chrf
 
-# %% ../nbs/09_translation.ipynb #5b5c0c6a
+# %% ../nbs/09_translation.ipynb #c0a82459
 def split_pairs(pairs:Sequence[dict], # rows with 'en' and 'fr' (and 'attribution', kept)
                 n_test:int=500, # at least this many held-out pairs (whole English groups are moved)
                 seed:int=0, # seed of the shuffle of the English sentences
@@ -53,7 +53,7 @@ def reference_groups(pairs:Sequence[dict], # rows with 'en' and 'fr'
     for p in pairs: groups[p['en']].append(p['fr'])
     return list(groups), list(groups.values())
 
-# %% ../nbs/09_translation.ipynb #fc796344
+# %% ../nbs/09_translation.ipynb #94a51033
 SPECIALS = ('<pad>', '<bos>', '<eos>')
 
 def train_tokenizer(pairs:Sequence[dict], # training rows with 'en' and 'fr'
@@ -63,7 +63,7 @@ def train_tokenizer(pairs:Sequence[dict], # training rows with 'en' and 'fr'
     text = '\n'.join(p['en'] + '\n' + p['fr'] for p in pairs)
     return BPETokenizer.train(text, vocab_size, special_tokens=SPECIALS)
 
-# %% ../nbs/09_translation.ipynb #47611dbf
+# %% ../nbs/09_translation.ipynb #bd33ac4f
 class TranslationPairs(torch.utils.data.Dataset):
     "Pairs as token ids: source `x + [eos]`, target `[bos] + y + [eos]` (one shared or two tokenizers)."
     def __init__(self,
@@ -99,7 +99,7 @@ def collate_pairs(batch:Sequence[tuple[list[int], list[int]]], # (source ids, ta
         labels[i, :len(t) - 1] = torch.tensor(t[1:])                                  # ... y_t out
     return dict(src=src, src_mask=src_mask, tgt_in=tgt_in, tgt_mask=tgt_mask, labels=labels)
 
-# %% ../nbs/09_translation.ipynb #145f841b
+# %% ../nbs/09_translation.ipynb #9d462200
 def label_smoothed_loss(logits:torch.Tensor, # (..., V) scores
                         targets:torch.Tensor, # (...) class ids; `ignore_index` entries are skipped
                         eps:float=0.1, # smoothing ε: the target is (1-ε)·onehot + ε/V
@@ -115,7 +115,7 @@ def label_smoothed_loss(logits:torch.Tensor, # (..., V) scores
     uniform = -logp.mean(-1)                                                      # (1/V) Σ_v -log p_v
     return ((1 - eps) * nll + eps * uniform).mean()
 
-# %% ../nbs/09_translation.ipynb #a4ad551e
+# %% ../nbs/09_translation.ipynb #dafe3b4a
 def noam_lr(step:int, # optimizer step, counted from 1
             d_model:int, # model width
             warmup:int=4000, # warm-up steps (4000 in the paper)
@@ -125,7 +125,7 @@ def noam_lr(step:int, # optimizer step, counted from 1
     if step < 1: raise ValueError(f"step counts from 1, got {step}")
     return factor * d_model ** -0.5 * min(step ** -0.5, step * warmup ** -1.5)
 
-# %% ../nbs/09_translation.ipynb #491a8ed3
+# %% ../nbs/09_translation.ipynb #393fdae2
 class LSTMState:
     "The recurrent decoder's cache: its (h, c) state and the number of target tokens consumed."
     def __init__(self): self.h, self.c, self.length = None, None, 0
@@ -213,7 +213,7 @@ class BahdanauSeq2Seq(nn.Module):
         if targets is None: return logits
         return logits, F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
 
-# %% ../nbs/09_translation.ipynb #380f2826
+# %% ../nbs/09_translation.ipynb #1d81ddf0
 @torch.no_grad()
 def check_no_future_leak(model:nn.Module, # has `forward(src, tgt, src_mask=...)` -> logits
                          src:torch.Tensor, # (B, S) source ids
@@ -244,7 +244,7 @@ def check_padding_invariance(model:nn.Module, # has `forward(src, tgt, src_mask=
     d = (model(padded, tgt, src_mask=mask) - base).abs().max().item()
     if d > atol: raise AssertionError(f"padding the source with {n_pad} tokens moved the logits by {d:.2e}")
 
-# %% ../nbs/09_translation.ipynb #c14213cf
+# %% ../nbs/09_translation.ipynb #933177f9
 @dataclass
 class TrainResult:
     "What `train_seq2seq` returns: per-step losses and learning rates, and the wall-clock time."
@@ -291,7 +291,7 @@ def train_seq2seq(model:nn.Module, # `forward(src, tgt_in, src_mask, tgt_mask)` 
     model.eval()
     return res
 
-# %% ../nbs/09_translation.ipynb #2ee70e14
+# %% ../nbs/09_translation.ipynb #d97420d7
 class _FlatCache(list):
     "All KVCaches of a `Seq2SeqCache` in one list (what generation's beam reordering walks), plus the original."
     def __init__(self, cache:Seq2SeqCache): super().__init__(cache.self_attn + cache.cross_attn); self.inner = cache
@@ -343,7 +343,7 @@ def translate(model:nn.Module, # a trained `Seq2SeqTransformer` or `BahdanauSeq2
         out += [tgt_tok.decode(_strip(r, eos)) for r in ids.tolist()]
     return out
 
-# %% ../nbs/09_translation.ipynb #8d59ed65
+# %% ../nbs/09_translation.ipynb #e8a11442
 def evaluate_translation(hyps:Sequence[str], # system outputs, one per source sentence
                          refs:Sequence, # per hypothesis: a reference string or a list of references
                         ) -> dict:
@@ -354,7 +354,7 @@ def evaluate_translation(hyps:Sequence[str], # system outputs, one per source se
     if not sets: streams = []
     return dict(bleu=corpus_bleu(hyps, streams).score, chrf=corpus_chrf(hyps, streams).score)
 
-# %% ../nbs/09_translation.ipynb #e06c10fa
+# %% ../nbs/09_translation.ipynb #9e84f8d5
 @torch.no_grad()
 def cross_attention(model:Seq2SeqTransformer, # a trained encoder–decoder Transformer
                     src:torch.Tensor, # (B, S) source ids
