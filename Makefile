@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 LLM_NB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export LLM_NB_DATA
 
-.PHONY: install test test-nbs test-py export clean nb check bench
+.PHONY: install test test-nbs test-py export clean nb check bench docs docs-serve
 
 install:            ## CPU torch first (an unpinned torch pulls the CUDA build), then the package and its dev tools
 	$(PY) -m pip install $(TORCH)
@@ -32,3 +32,9 @@ nb:                 ## re-run one notebook in place with outputs: make nb NB=nbs
 
 check:              ## fail if the exported package or the notebooks' cleanliness are out of step
 	nbdev_export && $(PY) tools/nbtool.py readme && nbdev_clean && git diff --exit-code -- llm_nb nbs README.md
+
+docs:               ## the website: nbs/ -> _docs/ (MkDocs Material, offline); open it with `make docs-serve`
+	$(PY) tools/build_docs.py
+
+docs-serve:         ## build the website, then serve it on http://127.0.0.1:8000
+	$(PY) tools/build_docs.py --serve
