@@ -21,12 +21,15 @@ def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize()
 
 
-def timeit(f, device, reps):
-    f(); sync(device)                                  # warm-up
-    ts = []
+def timeit(fs, device, reps):
+    "Best-of-`reps` wall time of each function in `fs`, alternating them so that both see the same machine load."
+    for f in fs: f()                                   # warm-up
+    sync(device)
+    ts = [[] for _ in fs]
     for _ in range(reps):
-        t0 = time.perf_counter(); f(); sync(device); ts.append(time.perf_counter() - t0)
-    return min(ts)                                    # best of reps: the least disturbed by other load
+        for f, t in zip(fs, ts):
+            t0 = time.perf_counter(); f(); sync(device); t.append(time.perf_counter() - t0)
+    return [min(t) for t in ts]                        # best of reps: the least disturbed by other load
 
 
 def torch_mha_like(ours):
@@ -51,7 +54,7 @@ def bench_vs_torch(Ts, B, C, H, device, reps):
                                                          atol=1e-4, rtol=1e-4)
         def run_ours(): ours(x).sum().backward()
         def run_ref(): ref(x, x, x, attn_mask=blocked, is_causal=True, need_weights=False)[0].sum().backward()
-        t_ours, t_ref = timeit(run_ours, device, reps), timeit(run_ref, device, reps)
+        t_ours, t_ref = timeit([run_ours, run_ref], device, reps)
         ratios.append(t_ref / t_ours)
         print(f'{T:>6} {fmt_time(t_ours):>10} {fmt_time(t_ref):>10} {t_ref / t_ours:>5.2f}x')
     return ratios
@@ -74,8 +77,7 @@ def bench_decoding(n_tokens, n_layers, C, H, device, reps):
     x = torch.randn(1, n_tokens, C, device=device)
     # the last position is the same whether or not we cache
     torch.testing.assert_close(decode(layers, x, True)[:, -1], decode(layers, x, False)[:, -1], atol=1e-4, rtol=1e-4)
-    t_cached = timeit(lambda: decode(layers, x, True), device, reps)
-    t_full = timeit(lambda: decode(layers, x, False), device, reps)
+    t_cached, t_full = timeit([lambda: decode(layers, x, True), lambda: decode(layers, x, False)], device, reps)
     print(f'without cache {fmt_time(t_full)}, with cache {fmt_time(t_cached)}: {t_full / t_cached:.1f}x')
     return t_full / t_cached
 
@@ -84,7 +86,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--quick', action='store_true', help='smaller sizes for a smoke run')
-    ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--threads', type=int, default=None, help='PyTorch CPU threads (default: PyTorch\'s choice)')
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)

@@ -6,13 +6,13 @@
 __all__ = ['causal_mask', 'padding_mask', 'merge_masks', 'attention', 'MultiHeadAttention', 'KVCache', 'plot_attention',
            'attention_explorer']
 
-# %% ../nbs/03_attention.ipynb #d9024bc2
+# %% ../nbs/03_attention.ipynb #105eed75
 import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/03_attention.ipynb #4862447b
+# %% ../nbs/03_attention.ipynb #be0ac269
 def causal_mask(T:int, # number of queries (the last T positions)
                 S:int|None=None, # number of keys (default T); S - T earlier tokens are already cached
                 device=None, # device of the returned mask
@@ -45,7 +45,7 @@ def _as_float_mask(m, dtype):
     if m.dtype != torch.bool: return m.to(dtype)
     return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float('-inf'))
 
-# %% ../nbs/03_attention.ipynb #557f028e
+# %% ../nbs/03_attention.ipynb #6d46a32f
 def _check_qkv(q, k, v):
     if not (q.dim() == k.dim() == v.dim()) or q.dim() < 2:
         raise ValueError(f"q, k, v must have the same number (>= 2) of dims, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -88,7 +88,7 @@ def attention(q:torch.Tensor, # queries (B, H, T, D)
     out = w @ v                                                         # (B, H, T, D_v)
     return (out, weights) if return_weights else out
 
-# %% ../nbs/03_attention.ipynb #05dc3ef0
+# %% ../nbs/03_attention.ipynb #716ef85b
 class MultiHeadAttention(nn.Module):
     "Multi-head attention with grouped-query heads, optional RoPE, cross-attention and a KV cache; runs on SDPA."
     def __init__(self,
@@ -183,7 +183,7 @@ def _fix_dead_rows(m):
     dead = torch.isneginf(m).all(dim=-1, keepdim=True)
     return m.masked_fill(dead, 0.0), dead
 
-# %% ../nbs/03_attention.ipynb #a73907f2
+# %% ../nbs/03_attention.ipynb #39535896
 class KVCache:
     "Keys and values of one attention layer, preallocated to `max_len` positions on the first append."
     def __init__(self,
@@ -251,7 +251,7 @@ class KVCache:
         shape = None if self.k is None else tuple(self.k.shape)
         return f'KVCache(length={self.length}, max_len={self.max_len}, sliding={self.sliding}, buffer={shape})'
 
-# %% ../nbs/03_attention.ipynb #e6e7dc12
+# %% ../nbs/03_attention.ipynb #770cf4d0
 def plot_attention(weights:torch.Tensor, # (T, S) weights of one head
                    q_tokens:list|None=None, # labels of the T queries (rows)
                    k_tokens:list|None=None, # labels of the S keys (columns); default q_tokens
