@@ -20,12 +20,15 @@ from llm_nb.transformer import GPT, GPTConfig, generate
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
 
-def timeit(fn, dev, warmup=2, reps=5):
-    for _ in range(warmup): fn()
-    ts = []
+def timeit(fns, dev, warmup=2, reps=5):
+    "Median seconds per call of each function in `fns`, calling them in turn so that background load hits all alike."
+    for _ in range(warmup):
+        for f in fns: f()
+    ts = [[] for _ in fns]
     for _ in range(reps):
-        sync(dev); t = time.perf_counter(); fn(); sync(dev); ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+        for t, f in zip(ts, fns):
+            sync(dev); t0 = time.perf_counter(); f(); sync(dev); t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
 
 def main():
     p = argparse.ArgumentParser()
@@ -66,7 +69,7 @@ def main():
         ours.zero_grad(set_to_none=True); ours(x, targets=y)[1].backward()
     def step_hf():   # HF shifts the labels inside; both run on the same T = seq positions
         hf.zero_grad(set_to_none=True); hf(x, labels=x).loss.backward()
-    t_hf, t_ours = timeit(step_hf, dev, reps=a.reps), timeit(step_ours, dev, reps=a.reps)
+    t_ours, t_hf = timeit([step_ours, step_hf], dev, reps=a.reps)
     ntok = a.batch * a.seq
     rows = [('train fwd+bwd', ntok / t_ours, ntok / t_hf)]
     hf.eval(); ours.eval()
@@ -75,9 +78,9 @@ def main():
         out_ours = generate(ours, prompt, a.new_tokens, temperature=0)
         out_hf = hf.generate(prompt, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, do_sample=False, use_cache=True, pad_token_id=0)
         same = torch.equal(out_ours, out_hf)
-        t_ours = timeit(lambda: generate(ours, prompt, a.new_tokens, temperature=0), dev, warmup=1, reps=max(3, a.reps // 2))
-        t_hf = timeit(lambda: hf.generate(prompt, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, do_sample=False,
-                                          use_cache=True, pad_token_id=0), dev, warmup=1, reps=max(3, a.reps // 2))
+        t_ours, t_hf = timeit([lambda: generate(ours, prompt, a.new_tokens, temperature=0),
+                               lambda: hf.generate(prompt, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, do_sample=False,
+                                                   use_cache=True, pad_token_id=0)], dev, warmup=1, reps=max(3, a.reps // 2))
     rows.append((f'greedy generate (cache), batch 1', a.new_tokens / t_ours, a.new_tokens / t_hf))
     print(f'greedy outputs identical: {same}')
     print(f"{'benchmark':34s} {'ours tok/s':>11s} {'HF tok/s':>11s} {'ours/HF':>8s}")

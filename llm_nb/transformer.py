@@ -10,22 +10,22 @@ __all__ = ['PRESETS', 'ENCODER_PRESETS', 'SEQ2SEQ_PRESETS', 'layer_norm', 'rms_n
            'load_hf_weights', 'load_gpt2_state_dict', 'sample_next', 'generate', 'EncoderConfig', 'EncoderOutput',
            'BERT', 'Seq2SeqConfig', 'Seq2SeqCache', 'Seq2SeqTransformer']
 
-# %% ../nbs/04_transformer.ipynb #0c8e9864
+# %% ../nbs/04_transformer.ipynb #ca987e18
 import json, math
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 
-# %% ../nbs/04_transformer.ipynb #44b668aa
+# %% ../nbs/04_transformer.ipynb #27fae3df
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/04_transformer.ipynb #ed21c8e5
+# %% ../nbs/04_transformer.ipynb #109c5d6b
 from .core import num_params
 from .embeddings import LearnedPositionalEmbedding, SinusoidalPositionalEncoding, RotaryEmbedding, alibi_bias
 from .attention import MultiHeadAttention, KVCache, causal_mask, padding_mask
 
-# %% ../nbs/04_transformer.ipynb #49ab8ff0
+# %% ../nbs/04_transformer.ipynb #b29b0319
 def layer_norm(x:torch.Tensor, # (..., d) input
                weight:torch.Tensor|None=None, # γ, shape (d,); None means 1
                bias:torch.Tensor|None=None, # β, shape (d,); None means 0
@@ -39,7 +39,7 @@ def layer_norm(x:torch.Tensor, # (..., d) input
     if bias is not None: y = y + bias
     return y
 
-# %% ../nbs/04_transformer.ipynb #aae9b74d
+# %% ../nbs/04_transformer.ipynb #07d70a0d
 def rms_norm(x:torch.Tensor, # (..., d) input
              weight:torch.Tensor|None=None, # γ, shape (d,); None means 1
              eps:float=1e-6, # added to the mean square
@@ -49,7 +49,7 @@ def rms_norm(x:torch.Tensor, # (..., d) input
     y = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
     return y * weight if weight is not None else y
 
-# %% ../nbs/04_transformer.ipynb #0ecf1113
+# %% ../nbs/04_transformer.ipynb #99d28ea3
 class LayerNorm(nn.Module):
     "LayerNorm with learnable γ (`weight`) and optional β (`bias`); `bias=False` as in models without biases."
     def __init__(self,
@@ -78,8 +78,9 @@ class RMSNorm(nn.Module):
         return rms_norm(x, self.weight, self.eps)
     def extra_repr(self): return f'{self.weight.shape[0]}, eps={self.eps}'
 
-# %% ../nbs/04_transformer.ipynb #e0eac3b4
-def gelu_tanh(x:torch.Tensor) -> torch.Tensor:
+# %% ../nbs/04_transformer.ipynb #cceecf54
+def gelu_tanh(x:torch.Tensor, # any shape
+             ) -> torch.Tensor:
     "GPT-2's GELU, the tanh approximation (Hugging Face's `gelu_new`), written out."
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
@@ -113,7 +114,7 @@ class SwiGLU(nn.Module):
         self.down = nn.Linear(d_ff, d_model, bias=bias)
     def forward(self, x): return self.down(F.silu(self.gate(x)) * self.up(x))
 
-# %% ../nbs/04_transformer.ipynb #8d8effed
+# %% ../nbs/04_transformer.ipynb #da149cdc
 _NORMS, _MLPS, _POS, _NORM_POS = ('layernorm', 'rmsnorm'), ('gelu', 'gelu_exact', 'relu', 'swiglu'), ('learned', 'rope', 'sinusoidal', 'alibi'), ('pre', 'post')
 
 @dataclass
@@ -167,7 +168,7 @@ def make_mlp(cfg:TransformerConfig, # reads `mlp`, `n_embd`, `ffn_dim`, `bias`
     if cfg.mlp == 'swiglu': return SwiGLU(cfg.n_embd, cfg.ffn_dim, cfg.bias)
     return FeedForward(cfg.n_embd, cfg.ffn_dim, cfg.mlp, cfg.bias)
 
-# %% ../nbs/04_transformer.ipynb #d055da99
+# %% ../nbs/04_transformer.ipynb #9135cfc1
 class Block(nn.Module):
     "One Transformer layer: (masked) self-attention, optional cross-attention, FFN; each with a residual, pre- or post-norm."
     def __init__(self,
@@ -205,7 +206,7 @@ class Block(nn.Module):
         if memory is not None: x = self.ln_cross(x + self.drop(self.cross_attn(x, kv=memory, mask=memory_mask, cache=cross_cache)))
         return self.ln_2(x + self.drop(self.mlp(x)))
 
-# %% ../nbs/04_transformer.ipynb #1344f697
+# %% ../nbs/04_transformer.ipynb #269c2fa6
 @dataclass
 class GPTConfig(TransformerConfig):
     "Configuration of a decoder-only `GPT` (GPT-2 small by default); `from_preset` gives the named ones."
@@ -232,7 +233,7 @@ PRESETS = {
     'llama-tiny':  dict(vocab_size=512, block_size=256, n_layer=4, n_head=8, n_kv_head=2, n_embd=128, **_LLAMA),
 }
 
-# %% ../nbs/04_transformer.ipynb #0b519ade
+# %% ../nbs/04_transformer.ipynb #4cb7cebd
 def check_token_ids(idx:torch.Tensor, # (B, T) token ids
                     vocab_size:int, # ids must lie in [0, vocab_size)
                    ) -> tuple[int, int]:
@@ -247,7 +248,7 @@ def check_token_ids(idx:torch.Tensor, # (B, T) token ids
             raise ValueError(f"token id {bad} is outside the vocabulary [0, {vocab_size}) (vocab_size={vocab_size})")
     return idx.shape[0], idx.shape[1]
 
-# %% ../nbs/04_transformer.ipynb #d0e69375
+# %% ../nbs/04_transformer.ipynb #017c36e0
 def _init_weights(model:nn.Module, std:float, n_layer:int):
     "GPT-2 initialisation: N(0, std²) weights, zero biases, unit norms; residual output projections get std/√(2·n_layer)."
     resid_std = std / math.sqrt(2 * n_layer)
@@ -262,7 +263,7 @@ def _init_weights(model:nn.Module, std:float, n_layer:int):
             nn.init.ones_(mod.weight)
             if getattr(mod, 'bias', None) is not None: nn.init.zeros_(mod.bias)
 
-# %% ../nbs/04_transformer.ipynb #c3c8be17
+# %% ../nbs/04_transformer.ipynb #dc881f60
 class GPT(nn.Module):
     "A decoder-only Transformer language model (GPT-2 and, by configuration, Llama-style models)."
     def __init__(self,
@@ -292,9 +293,9 @@ class GPT(nn.Module):
         "A fresh list of per-layer `KVCache`s for incremental decoding."
         return [KVCache(max_len or self.config.block_size) for _ in self.h]
 
-    def _mask(self, B, T, past, attention_mask, device, dtype):
-        "The attention mask for T new queries over S = past + T keys: padding (bool), or ALiBi's additive bias."
-        S, m = past + T, None
+    def _mask(self, B, T, S, attention_mask, device, dtype):
+        "The attention mask for T new queries over S keys (cached + new): padding (bool), or ALiBi's additive bias."
+        m = None
         if attention_mask is not None:
             if tuple(attention_mask.shape) != (B, S):
                 raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected (B, cached + T) = ({B}, {S})")
@@ -317,14 +318,17 @@ class GPT(nn.Module):
         B, T = check_token_ids(idx, cfg.vocab_size)
         if cache is not None and len(cache) != cfg.n_layer:
             raise ValueError(f"cache has {len(cache)} layers, the model has n_layer={cfg.n_layer}")
-        past = cache[0].length if cache is not None else 0
-        if past + T > cfg.block_size:
-            raise ValueError(f"sequence of {past + T} tokens ({past} cached + {T} new) is longer than the context block_size={cfg.block_size}")
+        c0 = cache[0] if cache is not None else None
+        past = c0.length if c0 is not None else 0                           # keys already cached
+        pos0 = getattr(c0, 'position', past) if c0 is not None else 0      # absolute position of idx[:, 0] (a sliding cache drops keys)
+        if pos0 + T > cfg.block_size:
+            raise ValueError(f"sequence of {pos0 + T} tokens ({pos0} cached + {T} new) is longer than the context block_size={cfg.block_size}")
+        S = min(past + T, c0.max_len) if getattr(c0, 'sliding', False) else past + T   # keys attended to after this call
         x = self.wte(idx)                                                   # (B, T, C)
-        if cfg.pos == 'learned': x = self.wpe(x, offset=past, positions=positions)
-        elif cfg.pos == 'sinusoidal': x = self.wpe(x, offset=past) if positions is None else x + self.wpe.pe[positions]
+        if cfg.pos == 'learned': x = self.wpe(x, offset=pos0, positions=positions)
+        elif cfg.pos == 'sinusoidal': x = self.wpe(x, offset=pos0) if positions is None else x + self.wpe.pe[positions]
         x = self.drop(self.ln_emb(x))
-        mask = self._mask(B, T, past, attention_mask, x.device, x.dtype)
+        mask = self._mask(B, T, S, attention_mask, x.device, x.dtype)
         rope_pos = positions if cfg.pos == 'rope' else None
         for i, block in enumerate(self.h):
             x = block(x, mask=mask, cache=None if cache is None else cache[i], positions=rope_pos)  # (B, T, C)
@@ -339,7 +343,7 @@ def make_cache(model:nn.Module, # a `GPT` (or any model with `new_cache`)
     "Per-layer KV caches for `model` (same as `model.new_cache(max_len)`)."
     return model.new_cache(max_len)
 
-# %% ../nbs/04_transformer.ipynb #997d5196
+# %% ../nbs/04_transformer.ipynb #e680b9c2
 def count_params(cfg:GPTConfig, # the model's config
                  non_embedding:bool=False, # leave out token/position embeddings and an untied output head (Kaplan et al.'s N)
                 ) -> int:
@@ -354,7 +358,7 @@ def count_params(cfg:GPTConfig, # the model's config
     head = 0 if cfg.tie_embeddings else V * d
     return body if non_embedding else body + emb + head
 
-# %% ../nbs/04_transformer.ipynb #f629f7a4
+# %% ../nbs/04_transformer.ipynb #71e2c4be
 def flops_per_token(cfg:GPTConfig, # the model's config
                     seq_len:int|None=None, # context length T (default: block_size)
                     training:bool=False, # forward + backward (3× the forward) instead of forward only
@@ -364,7 +368,7 @@ def flops_per_token(cfg:GPTConfig, # the model's config
     fwd = 2 * count_params(cfg, non_embedding=True) + 2 * cfg.n_embd * cfg.vocab_size + 4 * cfg.n_layer * T * cfg.n_embd
     return 3 * fwd if training else fwd
 
-# %% ../nbs/04_transformer.ipynb #0b6b7fe7
+# %% ../nbs/04_transformer.ipynb #1eb0112b
 _HF_ACT = {'gelu_new': 'gelu', 'gelu_pytorch_tanh': 'gelu', 'gelu': 'gelu_exact', 'relu': 'relu'}
 
 def gpt2_config_from_hf(hf:dict, # the contents of a GPT-2 `config.json`
@@ -398,7 +402,7 @@ def gpt2_config_to_hf(cfg:GPTConfig, # a GPT-2-compatible config
                 initializer_range=cfg.init_std, tie_word_embeddings=cfg.tie_embeddings, bos_token_id=special, eos_token_id=special,
                 scale_attn_weights=True, use_cache=True)
 
-# %% ../nbs/04_transformer.ipynb #fd5a23f4
+# %% ../nbs/04_transformer.ipynb #20835f2b
 _LN = ('ln_1', 'ln_2')
 
 def gpt2_to_hf_state_dict(sd:dict, # our GPT's state dict
@@ -447,7 +451,7 @@ def normalize_gpt2_keys(sd:dict, # a GPT-2 state dict as stored in a file
         out[k if k.startswith('transformer.') or k == 'lm_head.weight' else 'transformer.' + k] = v
     return out
 
-# %% ../nbs/04_transformer.ipynb #12c9d5d4
+# %% ../nbs/04_transformer.ipynb #087eacac
 def load_hf_weights(folder:str|Path, # a folder with model.safetensors (or its sharded index) or pytorch_model.bin
                    ) -> dict:
     "Read the state dict of a Hugging Face model folder: safetensors preferred, else `torch.load(weights_only=True)`."
@@ -492,7 +496,7 @@ def load_gpt2_state_dict(model:GPT, # the model to fill (left unchanged if anyth
     for k, v in gpt2_from_hf_state_dict(given, cfg, wpe_key).items(): own[k].copy_(v)
     return model
 
-# %% ../nbs/04_transformer.ipynb #6d5bb387
+# %% ../nbs/04_transformer.ipynb #58bbcbff
 def _from_pretrained(cls, folder:str|Path, # a Hugging Face GPT-2 folder (config.json + weights)
                      **overrides, # config fields to change, e.g. dropout=0.0
                     ) -> GPT:
@@ -521,7 +525,7 @@ GPT.from_pretrained = classmethod(_from_pretrained)
 GPT.save_pretrained = _save_pretrained
 GPT.load_gpt2_state_dict = load_gpt2_state_dict
 
-# %% ../nbs/04_transformer.ipynb #2d037ec1
+# %% ../nbs/04_transformer.ipynb #751b2fda
 def sample_next(logits:torch.Tensor, # (B, V) logits of the last position
                 temperature:float=1.0, # 0 = greedy (argmax); <1 sharper, >1 flatter
                 top_k:int|None=None, # keep only the k most likely tokens
@@ -571,7 +575,7 @@ def generate(model:nn.Module, # a `GPT`
     finally: model.train(was_training)
     return idx
 
-# %% ../nbs/04_transformer.ipynb #14995118
+# %% ../nbs/04_transformer.ipynb #7cc78a9f
 @dataclass
 class EncoderConfig(TransformerConfig):
     "Configuration of an encoder-only `BERT` (BERT-base by default); `from_preset` gives the named ones."
@@ -608,7 +612,7 @@ class EncoderOutput:
     logits:torch.Tensor|None = None # (B, n_classes) when the config has a classifier
     loss:torch.Tensor|None = None # MLM loss and/or classification loss (summed)
 
-# %% ../nbs/04_transformer.ipynb #bab2ad8d
+# %% ../nbs/04_transformer.ipynb #46fa0c71
 class BERT(nn.Module):
     "An encoder-only (bidirectional) Transformer with an MLM head, a [CLS] pooler and an optional classifier."
     def __init__(self,
@@ -670,7 +674,7 @@ class BERT(nn.Module):
         if losses: out.loss = sum(losses)
         return out
 
-# %% ../nbs/04_transformer.ipynb #5ee8b3de
+# %% ../nbs/04_transformer.ipynb #96732fc4
 @dataclass
 class Seq2SeqConfig(TransformerConfig):
     "Configuration of an encoder–decoder `Seq2SeqTransformer` (Vaswani et al.'s base model by default)."
@@ -706,7 +710,7 @@ SEQ2SEQ_PRESETS = {
     'transformer-tiny': dict(vocab_size=1000, block_size=128, n_layer=2, n_head=4, n_embd=64, d_ff=256, dropout=0.1),
 }
 
-# %% ../nbs/04_transformer.ipynb #618ffff2
+# %% ../nbs/04_transformer.ipynb #30a5e202
 @dataclass
 class Seq2SeqCache:
     "A decoder's caches: per-layer self-attention keys/values (one more per step) and cross-attention ones (the encoder's, stored once)."

@@ -150,3 +150,66 @@ def test_errors_name_sizes():
     cache = KVCache(4)
     layer(torch.randn(1, 3, 16), cache=cache)
     with pytest.raises(ValueError, match='max_len=4'): layer(torch.randn(1, 2, 16), cache=cache)
+
+
+@given(mha_shapes(), st.data())
+@settings(**SETTINGS)
+def test_rope_cached_decoding_equals_full_pass(s, data):
+    from llm_nb.embeddings import RotaryEmbedding
+    torch.manual_seed(s['seed'])
+    B, T, H, C = s['B'], s['T'], s['H'], s['H'] * s['D']
+    rope = RotaryEmbedding(s['D'], max_seq_len=32, interleaved=data.draw(st.booleans()))
+    layer = MultiHeadAttention(C, H, n_kv_heads=s['n_kv'], causal=True, rope=rope).eval()
+    x = torch.randn(B, T, C)
+    cache, outs, i = KVCache(T), [], 0
+    while i < T:
+        c = data.draw(st.integers(1, T - i))
+        outs.append(layer(x[:, i:i + c], cache=cache)); i += c
+    torch.testing.assert_close(torch.cat(outs, 1), layer(x), atol=1e-5, rtol=1e-4)
+
+
+def test_rope_rejected_for_cross_attention():
+    from llm_nb.embeddings import RotaryEmbedding
+    layer = MultiHeadAttention(16, 4, rope=RotaryEmbedding(4))
+    with pytest.raises(ValueError, match='self-attention only'): layer(torch.randn(1, 3, 16), kv=torch.randn(1, 5, 16))
+
+
+@given(st.integers(1, 6), st.integers(1, 14), st.integers(0, 10_000), st.booleans())
+@settings(**SETTINGS)
+def test_sliding_cache_equals_banded_mask(W, T, seed, use_rope):
+    "A sliding KVCache of W positions, one token at a time == a full pass where each query sees its last W keys."
+    from llm_nb.embeddings import RotaryEmbedding
+    torch.manual_seed(seed)
+    layer = MultiHeadAttention(16, 4, n_kv_heads=2, causal=True, rope=RotaryEmbedding(4, 32) if use_rope else None).eval()
+    x = torch.randn(2, T, 16)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None]
+    full = layer(x, mask=(i - j < W))
+    cache = KVCache(W, sliding=True)
+    steps = torch.cat([layer(x[:, t:t + 1], cache=cache) for t in range(T)], 1)
+    torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
+    assert cache.position == T and cache.length == min(W, T)
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 4, dropout=0.5, causal=True)
+    x = torch.randn(2, 6, 16)
+    layer.train()
+    a, b = layer(x), layer(x)
+    assert not torch.allclose(a, b)                                 # random weights dropped
+    layer.eval()
+    torch.testing.assert_close(layer(x), layer(x))
+    layer.dropout = 0.0; layer.train()
+    torch.testing.assert_close(layer(x), layer.eval()(x))
+
+
+def test_weights_rows_sum_to_one_or_zero():
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 4, n_kv_heads=1, causal=True)
+    am = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    _, w = layer(torch.randn(2, 4, 16), mask=padding_mask(am), need_weights=True)
+    assert w.shape == (2, 4, 4, 4)
+    sums = w.sum(-1)
+    torch.testing.assert_close(sums[0, :, 0], torch.zeros(4))              # the pad at position 0 sees nothing
+    torch.testing.assert_close(sums[0, :, 1:], torch.ones(4, 3)); torch.testing.assert_close(sums[1], torch.ones(4, 4))
+    assert (w[0, :, :, 0] == 0).all()                                       # nobody attends to the pad

@@ -71,3 +71,17 @@ def test_bad_inputs_name_the_limit():
     with pytest.raises(ValueError, match='max_len=8'): SinusoidalPositionalEncoding(4, 8)(torch.zeros(1, 9, 4))
     with pytest.raises(ValueError, match='max_seq_len=16'): RotaryEmbedding(4, 16)(torch.zeros(1, 1, 2, 4), offset=15)
     with pytest.raises(ValueError, match='even'): RotaryEmbedding(9)
+
+def test_rope_after_model_cast_to_bfloat16():
+    rope = RotaryEmbedding(8, max_seq_len=32)
+    x = torch.randn(1, 2, 5, 8)
+    ref = rope(x, offset=3)
+    rope_b = RotaryEmbedding(8, max_seq_len=32).to(torch.bfloat16)   # casts the cached tables too
+    y = rope_b(x.to(torch.bfloat16), offset=3)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), ref, atol=3e-2, rtol=3e-2)
+
+def test_sinusoidal_keeps_dtype_and_device_buffer_not_saved():
+    pe = SinusoidalPositionalEncoding(8, 16)
+    assert 'pe' not in pe.state_dict()      # recomputed, never stored in checkpoints
+    assert pe(torch.zeros(1, 3, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16

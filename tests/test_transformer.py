@@ -213,3 +213,18 @@ def test_left_padded_batch_matches_transformers(tmp_path):
         # the padded row's real tokens equal the same sequence run alone without padding
         alone = ours(idx[1:, 4:])
         torch.testing.assert_close(got[1, 4:], alone[0], atol=1e-5, rtol=0)
+
+def test_sliding_cache_with_rope_equals_window():
+    "One layer, RoPE (relative positions), a sliding KV cache of W keys: each step equals a fresh run on the last W tokens."
+    # (with more layers the cached keys of deeper layers remember tokens that have left the window: only one layer is exact)
+    from llm_nb.attention import KVCache
+    torch.manual_seed(0)
+    m = GPT(GPTConfig.from_preset('llama-tiny', block_size=64, n_layer=1)).eval()
+    W, idx = 8, torch.randint(0, 512, (1, 14))
+    cache = [KVCache(W, sliding=True) for _ in range(m.config.n_layer)]
+    with torch.no_grad():
+        for t in range(14):
+            step = m(idx[:, t:t + 1], cache=cache)[:, -1]
+            ref = m(idx[:, max(0, t - W + 1):t + 1])[:, -1]
+            torch.testing.assert_close(step, ref, atol=1e-5, rtol=0)
+    assert cache[0].length == W and cache[0].position == 14
