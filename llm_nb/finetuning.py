@@ -298,6 +298,16 @@ class LoRALinear(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))              # as nn.Linear (and the LoRA reference code)
         self.drop = nn.Dropout(dropout)
 
+    @property
+    def weight(self) -> torch.Tensor:
+        "The base layer's weight (code that reads `layer.weight`, e.g. its dtype, keeps working)."
+        return self.base.weight
+
+    @property
+    def bias(self) -> torch.Tensor|None:
+        "The base layer's bias."
+        return self.base.bias
+
     def delta(self) -> torch.Tensor:
         "The weight update (alpha/r)·B·A, shape (out, in)."
         return self.scaling * self.lora_B @ self.lora_A
