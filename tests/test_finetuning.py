@@ -1,0 +1,154 @@
+"Tests of llm_nb.finetuning: metrics vs scikit-learn, loss masking, LoRA, DPO, bad input."
+import copy, math
+import pytest, torch, torch.nn as nn
+from hypothesis import given, settings, strategies as st
+from llm_nb.transformer import GPT, GPTConfig, BERT, EncoderConfig
+from llm_nb.finetuning import (classification_metrics, confusion_matrix, encode_labels, InstructionDataset, sft_collate,
+                               sft_loss, apply_lora, merge_lora, unmerge_lora, save_adapters, load_adapters, lora_layers,
+                               dpo_loss, sequence_logprobs, SequenceClassifier, set_trainable, finetune, make_dpo_loss,
+                               PreferenceDataset, preference_collate, lr_at)
+
+sk = pytest.importorskip('sklearn.metrics')
+
+
+class ByteTok:
+    "A tokenizer over UTF-8 bytes, enough for the tests."
+    def encode(self, s): return list(s.encode('utf-8'))
+    def decode(self, ids): return bytes(ids).decode('utf-8', 'replace')
+
+EOS, PAD = 256, 257
+def tiny_gpt(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=258, block_size=64, n_layer=2, n_head=2, n_embd=32)).eval()
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 60), st.integers(0, 10_000))
+def test_metrics_match_sklearn(k, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    t, p = torch.randint(k, (n,), generator=g), torch.randint(k, (n,), generator=g)
+    labels = list(range(k))
+    m = classification_metrics(t, p, k, average='macro')
+    assert m['confusion'].tolist() == sk.confusion_matrix(t, p, labels=labels).tolist()
+    assert math.isclose(m['accuracy'], sk.accuracy_score(t, p), abs_tol=1e-12)
+    for name, fn in [('precision', sk.precision_score), ('recall', sk.recall_score), ('f1', sk.f1_score)]:
+        assert math.isclose(m[name], fn(t, p, labels=labels, average='macro', zero_division=0), abs_tol=1e-9), name
+    if k == 2:
+        b = classification_metrics(t, p, 2, average='binary')
+        assert math.isclose(b['f1'], sk.f1_score(t, p, average='binary', zero_division=0), abs_tol=1e-9)
+        assert math.isclose(b['precision'], sk.precision_score(t, p, average='binary', zero_division=0), abs_tol=1e-9)
+
+
+def test_loss_masking_by_hand_and_padding():
+    tok, model = ByteTok(), tiny_gpt()
+    recs = [{'instruction': 'Say hi', 'input': '', 'output': 'hi'}, {'instruction': 'Add', 'input': '1+1', 'output': 'two, of course'}]
+    ds = InstructionDataset(recs, tok, EOS, template=lambda r: f"{r['instruction']}|{r['input']}>")
+    b = sft_collate([ds[0], ds[1]], PAD)
+    assert b['input_ids'].shape == b['labels'].shape == b['attention_mask'].shape
+    with torch.no_grad():
+        loss = sft_loss(model, b)
+        terms = []
+        for ids, n_p in [ds[0], ds[1]]:
+            lp = model(torch.tensor([ids[:-1]]))[0].log_softmax(-1)
+            terms += [-lp[j, ids[j + 1]] for j in range(n_p - 1, len(ids) - 1)]
+    assert torch.allclose(loss, torch.stack(terms).mean(), atol=1e-5)
+    # padding never contributes: the short example's labels past its end are all ignored, whatever the pad id
+    b2 = sft_collate([ds[0], ds[1]], 7)
+    with torch.no_grad(): assert torch.allclose(sft_loss(model, b2), loss, atol=1e-5)
+    n0 = len(ds[0][0]) - 1
+    assert (b['labels'][0, n0:] == -100).all() and (b['attention_mask'][0, n0:] == 0).all()
+    # labelled positions are exactly the response (+ eos)
+    assert int((b['labels'] != -100).sum()) == (len('hi') + 1) + (len('two, of course') + 1)
+
+
+def test_lora_properties(tmp_path):
+    base = tiny_gpt()
+    x = torch.randint(0, 256, (2, 10))
+    ref = base(x)
+    m = apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj', 'fc'], r=4, alpha=8).eval()
+    assert torch.equal(m(x), ref)                                     # B = 0 -> identical
+    m.train(); m(x).pow(2).mean().backward()
+    got = {n for n, p in m.named_parameters() if p.grad is not None}
+    assert got and all('lora_' in n for n in got)
+    assert all(p.requires_grad == ('lora_' in n) for n, p in m.named_parameters())
+    for l in lora_layers(m): nn.init.normal_(l.lora_B, std=0.05)
+    m.eval(); out = m(x)
+    assert not torch.allclose(out, ref)
+    merge_lora(m); assert torch.allclose(m(x), out, atol=1e-5)
+    unmerge_lora(m); assert torch.allclose(m(x), out, atol=1e-5)
+    save_adapters(m, tmp_path / 'a.pt')
+    fresh = load_adapters(apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj', 'fc'], r=4, alpha=8), tmp_path / 'a.pt').eval()
+    assert torch.allclose(fresh(x), out, atol=1e-6)
+    with pytest.raises(ValueError, match='r=4'):
+        load_adapters(apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj', 'fc'], r=2, alpha=8), tmp_path / 'a.pt')
+
+
+def test_lora_training_changes_only_adapters():
+    base = tiny_gpt()
+    m = apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj'], r=2)
+    x = torch.randint(0, 256, (4, 12))
+    finetune(m, [(x[:, :-1], x[:, 1:])], lambda mod, b: mod(b[0], b[1])[1], steps=3, lr=1e-2)
+    sd0, sd1 = base.state_dict(), m.state_dict()
+    for k, v in sd1.items():
+        if 'lora_' in k: continue
+        assert torch.equal(v, sd0[k.replace('.base.', '.')]), k
+
+
+def test_dpo():
+    pc, pr = torch.tensor([-1.0, -2.0]), torch.tensor([-3.0, -1.5])
+    rc, rr = torch.tensor([-1.5, -2.5]), torch.tensor([-2.0, -1.0])
+    beta = 0.2
+    loss, cr, rj = dpo_loss(pc, pr, rc, rr, beta)
+    z = [beta * ((-1 + 1.5) - (-3 + 2)), beta * ((-2 + 2.5) - (-1.5 + 1))]
+    assert math.isclose(loss.item(), sum(math.log1p(math.exp(-v)) for v in z) / 2, rel_tol=1e-6)
+    assert math.isclose(dpo_loss(rc, rr, rc, rr)[0].item(), math.log(2), rel_tol=1e-6)
+    assert dpo_loss(rc + 0.5, rr, rc, rr)[0] < math.log(2)
+    # on a real model: policy == reference gives log 2, and a few DPO steps lower the loss
+    tok, model = ByteTok(), tiny_gpt()
+    recs = [{'instruction': f'q{i}', 'chosen': 'yes please', 'rejected': 'no way'} for i in range(4)]
+    b = preference_collate([PreferenceDataset(recs, tok, EOS, template=lambda r: r['instruction'] + '>')[i] for i in range(4)], PAD)
+    ref, pol = copy.deepcopy(model), copy.deepcopy(model)
+    stats = []
+    fn = make_dpo_loss(ref, 0.1, stats)
+    with torch.no_grad(): assert math.isclose(fn(pol, b).item(), math.log(2), rel_tol=1e-5)
+    finetune(pol, [b], fn, steps=10, lr=1e-3)
+    assert stats[-1]['loss'] < math.log(2) and stats[-1]['margin'] > 0
+
+
+def test_sequence_logprobs_ignores_masked():
+    model = tiny_gpt()
+    b = dict(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[-100, 3, 4]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+    with torch.no_grad():
+        lp = model(b['input_ids'])[0].log_softmax(-1)
+        assert torch.allclose(sequence_logprobs(model, b), lp[1, 3] + lp[2, 4], atol=1e-5)
+
+
+def test_classifiers_and_freezing():
+    gpt = SequenceClassifier(tiny_gpt(), 3)
+    ids, m = torch.tensor([[5, 6, 7, PAD], [8, 9, PAD, PAD]]), torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    assert gpt(ids, m).shape == (2, 3)
+    with torch.no_grad(): assert torch.allclose(gpt.eval()(ids, m)[1], gpt(ids[1:, :2])[0], atol=1e-5)
+    n_head = set_trainable(gpt, 'head'); assert n_head == 32 * 3 + 3
+    n_last = set_trainable(gpt, 'last'); n_full = set_trainable(gpt, 'full')
+    assert n_head < n_last < n_full
+    torch.manual_seed(0)
+    bert = SequenceClassifier(BERT(EncoderConfig.from_preset('bert-micro', vocab_size=258)), 2)
+    assert bert(ids, m).shape == (2, 2)
+
+
+def test_bad_input():
+    with pytest.raises(KeyError, match="record 1 has no 'output'"):
+        InstructionDataset([{'instruction': 'a', 'output': 'b'}, {'instruction': 'c', 'input': 'd'}], ByteTok(), EOS)
+    with pytest.raises(ValueError, match="'maybe' of example 2"):
+        encode_labels(['positive', 'negative', 'maybe'], ['negative', 'positive'])
+    with pytest.raises(ValueError, match=r"\['attn.query'\] match no nn.Linear"):
+        apply_lora(tiny_gpt(), ['q_proj', 'attn.query'])
+    with pytest.raises(ValueError, match="average must be"):
+        classification_metrics([0, 1], [1, 1], average='micro')
+
+
+def test_lr_schedule():
+    assert lr_at(0, 1.0, 100, warmup=10) == pytest.approx(0.1)
+    assert lr_at(9, 1.0, 100, warmup=10) == pytest.approx(1.0)
+    assert lr_at(100, 1.0, 100, warmup=10) == pytest.approx(0.1)
