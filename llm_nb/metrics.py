@@ -7,8 +7,7 @@ __all__ = ['BLEU_TOKENIZERS', 'BLEU_SMOOTH_DEFAULTS', 'tokenize_13a', 'tokenize_
            'bleu_stats', 'BLEUScore', 'bleu_from_stats', 'reference_sets', 'corpus_bleu', 'sentence_bleu',
            'chrf_ngrams', 'chrf_from_stats', 'CHRFScore', 'corpus_chrf', 'sentence_chrf', 'porter_stem',
            'rouge_tokenize', 'RougeScore', 'lcs_length', 'rouge_n', 'rouge_l', 'rouge_lsum', 'rouge', 'corpus_rouge',
-           'normalize_answer', 'exact_match', 'token_f1', 'squad_scores', 'perplexity', 'nll_from_logits',
-           'perplexity_from_logits', 'bits_per_byte']
+           'normalize_answer', 'exact_match', 'token_f1', 'squad_scores', 'nll_from_logits', 'perplexity_from_logits']
 
 # %% ../nbs/08_metrics.ipynb #f072c444
 import math, re, string
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 import torch
 import torch.nn.functional as F
+from .training import perplexity, bits_per_byte  # one definition, from the training chapter
 
 # %% ../nbs/08_metrics.ipynb #1b9f9210
 _13A_SYMBOLS = re.compile(r'([\{-\~\[-\` -\&\(-\+\:-\@\/])')  # { | } ~  [ \ ] ^ _ `  space ! " # $ % &  ( ) * +  : ; < = > ? @  /
@@ -568,13 +568,6 @@ def squad_scores(predictions:Sequence[str], # one predicted answer per question
     return {'exact_match': 100 * em / len(predictions), 'f1': 100 * f1 / len(predictions)}
 
 # %% ../nbs/08_metrics.ipynb #1f153efb
-def perplexity(mean_nll:float|torch.Tensor, # mean negative log-likelihood per token, in nats
-              ) -> float:
-    "Perplexity `exp(mean NLL)`; `inf` when the exponent overflows."
-    x = float(mean_nll)
-    if math.isnan(x) or x < 0: raise ValueError(f"mean NLL must be a non-negative number, got {x}")
-    return math.exp(x) if x < 709.78 else math.inf
-
 def nll_from_logits(logits:torch.Tensor, # (..., V) unnormalised scores
                     targets:torch.Tensor, # (...) target token ids; `ignore_index` marks positions to skip
                     ignore_index:int=-100, # target value that is not scored (padding, prompt tokens)
@@ -596,11 +589,3 @@ def perplexity_from_logits(logits:torch.Tensor, # (..., V) unnormalised scores, 
     total, n = nll_from_logits(logits, targets, ignore_index)
     if n == 0: raise ValueError(f"no targets to score: every target equals ignore_index={ignore_index}")
     return perplexity(total / n)
-
-def bits_per_byte(total_nll_nats:float, # summed NLL of the text, in nats
-                  n_bytes:int, # its length in UTF-8 bytes: len(text.encode('utf-8'))
-                 ) -> float:
-    "Bits per UTF-8 byte: total NLL / (ln 2 · bytes). Comparable across tokenizers."
-    if n_bytes <= 0: raise ValueError(f"n_bytes must be positive, got {n_bytes}")
-    if total_nll_nats < 0: raise ValueError(f"total NLL must be non-negative, got {total_nll_nats}")
-    return float(total_nll_nats) / (math.log(2) * n_bytes)

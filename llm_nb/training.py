@@ -52,6 +52,7 @@ def bits_per_byte(nll:float, # mean negative log-likelihood per token, in nats
                   tokens_per_byte:float, # tokens in the evaluated text divided by its UTF-8 bytes
                  ) -> float:
     "Bits per UTF-8 byte: tokenizer-independent, so models with different vocabularies can be compared."
+    if not tokens_per_byte > 0: raise ValueError(f"tokens_per_byte must be positive, got {tokens_per_byte}")
     return nll / math.log(2) * tokens_per_byte
 
 # %% ../nbs/05_training.ipynb #d19e0f2e
