@@ -8,8 +8,9 @@ __all__ = ['PEAK_FLOPS', 'CKPT_FILES', 'RECIPES', 'RUN_KEYS', 'lm_loss', 'unifor
            'NGramLM', 'LSTMLM', 'get_lr', 'param_groups', 'decay_report', 'make_optimizer', 'measure_matmul_peak',
            'peak_flops', 'train_flops_per_token', 'TrainConfig', 'NonFiniteLossError', 'CheckpointError',
            'save_checkpoint', 'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state', 'set_rng_state',
-           'Trainer', 'LossPlot', 'setup_distributed', 'cleanup_distributed', 'recipe_keys', 'resolve_recipe',
-           'load_corpus', 'make_tokenizer', 'tokenizer_text', 'build_run', 'load_model', 'sample_text', 'mask_tokens']
+           'to_device', 'BatchStream', 'lm_batch_loss', 'Trainer', 'LossPlot', 'setup_distributed',
+           'cleanup_distributed', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer', 'tokenizer_text',
+           'build_run', 'load_model', 'sample_text', 'mask_tokens']
 
 # %% ../nbs/05_training.ipynb #8e00207c
 import contextlib, dataclasses, hashlib, json, math, os, random, shutil, sys, tempfile, time, warnings
@@ -340,8 +341,9 @@ def make_optimizer(model:nn.Module, # the model
                    betas:tuple=(0.9, 0.95), # Adam's moment decay rates
                    fused:bool|None=None, # fused kernel; None: when all parameters are on CUDA
                   ) -> torch.optim.AdamW:
-    "AdamW over `param_groups(model, weight_decay)`, fused on CUDA by default."
-    groups = param_groups(model, weight_decay)
+    "AdamW over `param_groups(model, weight_decay)` (trainable parameters only), fused on CUDA by default."
+    groups = [g for g in param_groups(model, weight_decay) if g['params']]
+    if not groups: raise ValueError("the model has no trainable parameters (every parameter has requires_grad=False)")
     if fused is None: fused = all(p.is_cuda for g in groups for p in g['params'])
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=bool(fused) or None)
 
@@ -553,20 +555,62 @@ def set_rng_state(st:dict): # as returned by `rng_state`
     n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in st['cuda']])
 
+# %% ../nbs/05_training.ipynb #de573f2b
+def to_device(batch, # a tensor, or a tuple / list / dict of them (nested)
+              device:torch.device, # where to put the tensors
+             ):
+    "Move every tensor in `batch` to `device` (non-blocking), keeping the structure."
+    if torch.is_tensor(batch): return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict): return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)): return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+class BatchStream:
+    "An endless stream over any iterable of batches: re-iterated when it runs out; `draws` counts what was taken."
+    def __init__(self,
+                 batches:Iterable, # a list, a `DataLoader`, a generator ... of batches
+                ):
+        self.batches, self.it, self.draws = batches, iter(batches), 0
+    def __iter__(self): return self
+    def __next__(self):
+        try: b = next(self.it)
+        except StopIteration:
+            self.it = iter(self.batches)
+            try: b = next(self.it)
+            except StopIteration: raise ValueError("the batch iterable is empty (or an exhausted generator)") from None
+        self.draws += 1
+        return b
+    def state_dict(self): return {'draws': self.draws}
+    def load_state_dict(self, sd):
+        "Fast-forward a fresh stream by the saved number of draws (exact when the iterable is deterministic)."
+        self.it, self.draws = iter(self.batches), 0
+        for _ in range(int(sd['draws'])): next(self)
+
+def lm_batch_loss(model:nn.Module, # `model(x, y)` returns `(logits, loss)`
+                  batch:tuple, # `(x, y)`: (B, T) inputs and next-token targets
+                 ) -> torch.Tensor:
+    "The default `loss_fn` of `Trainer`: the model's own next-token loss on an `(x, y)` batch."
+    x, y = batch
+    return model(x, y)[1]
+
 # %% ../nbs/05_training.ipynb #44223774
 class Trainer:
-    "Trains any `model(idx, targets) -> (logits, loss)` on an `LMData` with a `TrainConfig`."
+    "Trains a model with a `TrainConfig`: on an `LMData` (language modelling) or on any batches with a `loss_fn`."
     def __init__(self,
                  model:nn.Module, # the model (built after `seed_everything(cfg.seed)` for a reproducible init)
-                 data:LMData, # train / val tokens
-                 cfg:TrainConfig, # the run's settings
+                 data:LMData|Iterable, # train / val tokens, or any iterable of batches (cycled; see `BatchStream`)
+                 cfg:TrainConfig, # the run's settings (`batch_size`/`block_size` only shape `LMData` batches)
                  out_dir:str|Path|None=None, # run folder for checkpoints (None: no checkpoints)
                  meta:dict|None=None, # JSON-serialisable facts saved in config.json (model config, tokenizer ...)
                  progress:bool=True, # a tqdm progress bar (rank 0 only)
                  callbacks:Iterable[Callable]=(), # called as `cb(trainer, event, info)`, event 'log' or 'eval'
                  extra_files:dict|None=None, # name -> text saved in every checkpoint (e.g. the tokenizer)
+                 loss_fn:Callable|None=None, # `loss_fn(model, batch) -> scalar loss`; default `lm_batch_loss`
+                 eval_fn:Callable|None=None, # `eval_fn(model) -> dict` with a 'loss'; default: `evaluate` on an `LMData`'s val split
                 ):
         self.cfg, self.data, self.meta, self.extra_files = cfg, data, dict(meta or {}), dict(extra_files or {})
+        self.lm = isinstance(data, LMData)
+        self.loss_fn, self.eval_fn = loss_fn or lm_batch_loss, eval_fn
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.rank, self.world = _dist_info()
         self.device = get_device(cfg.device if cfg.device else
@@ -584,11 +628,12 @@ class Trainer:
         self.fwd = fwd
         self.opt = make_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), cfg.fused)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
-        self.sampler = RandomWindows(data.train, cfg.block_size, cfg.batch_size, cfg.seed, self.rank, self.world)
+        self.sampler = (RandomWindows(data.train, cfg.block_size, cfg.batch_size, cfg.seed, self.rank, self.world)
+                        if self.lm else BatchStream(data))
         self.step, self.best_val, self.tokens_seen = 0, float('inf'), 0
         self.history = dict(train=[], val=[])
         self.progress, self.callbacks = progress and self.rank == 0, list(callbacks)
-        self.flops_per_token = train_flops_per_token(self.model, cfg.block_size)
+        self.flops_per_token = train_flops_per_token(self.model, cfg.block_size) if self.lm else None
         self.peak, self.peak_source = None, ''
 
     # ---------------------------------------------------------------- state
@@ -609,8 +654,10 @@ class Trainer:
         self.history = dict(train=[tuple(r) for r in st['history']['train']], val=[tuple(r) for r in st['history']['val']])
 
     def _config(self):
+        data = (dict(name=self.data.name, vocab_size=self.data.vocab_size) if self.lm
+                else dict(name=getattr(self.data, 'name', type(self.data).__name__)))
         return dict(format='llm_nb-checkpoint/1', step=self.step, best_val=self.best_val, train=asdict(self.cfg),
-                    data=dict(name=self.data.name, vocab_size=self.data.vocab_size), **self.meta)
+                    data=data, **self.meta)
 
     def save(self, folder:str|Path|None=None) -> Path|None:
         "Save a checkpoint (rank 0 only): `out_dir/step-NNNNNN` by default, then prune to `keep_last`."
@@ -632,8 +679,20 @@ class Trainer:
         return self
 
     # ---------------------------------------------------------------- evaluation
+    @property
+    def can_evaluate(self) -> bool:
+        "Whether the run has a validation measure (an `LMData` or an `eval_fn`)."
+        return self.eval_fn is not None or self.lm
+
     def evaluate(self, max_windows:int|None|str='cfg') -> dict:
-        "Validation loss, perplexity and bits per byte (all ranks take part)."
+        "The validation measure: `eval_fn(model)`, else loss, perplexity and bits per byte on the `LMData` (all ranks)."
+        if self.eval_fn is not None:
+            was = self.model.training
+            try: r = dict(self.eval_fn(self.model))
+            finally: self.model.train(was)
+            if 'loss' not in r: raise ValueError(f"eval_fn must return a dict with a 'loss' entry, got keys {sorted(r)}")
+            return r
+        if not self.lm: raise ValueError("nothing to evaluate on: pass an LMData or an eval_fn")
         mw = self.cfg.eval_windows if max_windows == 'cfg' else max_windows
         return evaluate(self.model, self.data.val, self.cfg.block_size, self.cfg.eval_batch_size, mw,
                         self.data.val_tokens_per_byte, self.device, self.ctx())
@@ -645,12 +704,11 @@ class Trainer:
         for g in self.opt.param_groups: g['lr'] = lr
         total = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum):
-            x, y = next(self.sampler)
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            batch = to_device(next(self.sampler), self.device)
             sync = self.ddp is None or micro == cfg.grad_accum - 1
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()):
                 with self.ctx():
-                    _, loss = model(x, y)
+                    loss = self.loss_fn(model, batch)
                 self.scaler.scale(loss / cfg.grad_accum).backward()
             total += loss.detach().float() / cfg.grad_accum
         if self.world > 1: torch.distributed.all_reduce(total, op=torch.distributed.ReduceOp.AVG)
@@ -667,7 +725,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.scaler.step(self.opt); self.scaler.update()
         self.opt.zero_grad(set_to_none=True)
-        self.step += 1; self.tokens_seen += cfg.tokens_per_step
+        self.step += 1
+        if self.lm: self.tokens_seen += cfg.tokens_per_step
         return loss_val
 
     def fit(self,
@@ -676,10 +735,10 @@ class Trainer:
         "Train from the current step to `until`; returns the history of train and validation losses."
         cfg = self.cfg
         until = cfg.max_steps if until is None else min(until, cfg.max_steps)
-        if self.peak is None: self.peak, self.peak_source = peak_flops(self.device, self.dtype)
+        if self.lm and self.peak is None: self.peak, self.peak_source = peak_flops(self.device, self.dtype)
         self.model.train()
         bar = tqdm(total=until, initial=self.step, disable=not self.progress, desc='training', unit='step')
-        t_last, tok_last = time.perf_counter(), self.tokens_seen
+        t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step
         try:
             while self.step < until:
                 try: loss = self._train_step()
@@ -691,16 +750,18 @@ class Trainer:
                 if self.step % cfg.log_interval == 0 or self.step == until:
                     if self.device.type == 'cuda': torch.cuda.synchronize(self.device)
                     now = time.perf_counter()
-                    tps = (self.tokens_seen - tok_last) / max(now - t_last, 1e-9)
-                    t_last, tok_last = now, self.tokens_seen
-                    mfu = self.flops_per_token * tps / self.peak if self.peak else float('nan')
+                    dt = max(now - t_last, 1e-9)
+                    tps, sps = (self.tokens_seen - tok_last) / dt, (self.step - step_last) / dt
+                    t_last, tok_last, step_last = now, self.tokens_seen, self.step
+                    mfu = self.flops_per_token * tps / self.peak if self.lm and self.peak else float('nan')
                     self.history['train'].append((self.step, loss))
-                    bar.set_postfix(loss=f'{loss:.4f}', tok_s=fmt_count(tps), mfu=f'{mfu:.1%}')
-                    self.last_log = dict(step=self.step, loss=loss, tok_s=tps, mfu=mfu)
+                    bar.set_postfix(**(dict(loss=f'{loss:.4f}', tok_s=fmt_count(tps), mfu=f'{mfu:.1%}') if self.lm
+                                       else dict(loss=f'{loss:.4f}')))
+                    self.last_log = dict(step=self.step, loss=loss, tok_s=tps, steps_s=sps, mfu=mfu)
                     self._call('log', self.last_log)
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:
                     self._eval_and_save()
-                    t_last, tok_last = time.perf_counter(), self.tokens_seen   # evaluation time is not training time
+                    t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step   # evaluation time is not training time
                 elif cfg.save_interval and self.step % cfg.save_interval == 0: self.save()
             if self.out_dir is not None and not (self.out_dir/f'step-{self.step:06d}').exists(): self.save()
         finally:
@@ -709,11 +770,13 @@ class Trainer:
         return self.history
 
     def _eval_and_save(self):
-        r = self.evaluate()
-        self.history['val'].append((self.step, r['loss']))
-        improved = r['loss'] < self.best_val
-        if improved: self.best_val = r['loss']
-        self._call('eval', dict(step=self.step, **r))
+        improved = False
+        if self.can_evaluate:
+            r = self.evaluate()
+            self.history['val'].append((self.step, r['loss']))
+            improved = r['loss'] < self.best_val
+            if improved: self.best_val = r['loss']
+            self._call('eval', dict(step=self.step, **r))
         if self.out_dir is not None:
             self.save()
             if improved and self.rank == 0:
