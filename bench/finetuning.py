@@ -9,11 +9,12 @@ and LoRA merged for inference (which must cost the same as the base model).
 import argparse, copy, time
 import torch
 from llm_nb.transformer import GPT, GPTConfig
-from llm_nb.finetuning import apply_lora, merge_lora, trainable_parameters, finetune
+from llm_nb.finetuning import apply_lora, merge_lora, finetune_config
+from llm_nb.training import Trainer
 
 
-def opt_bytes(model):
-    return sum(t.numel() * t.element_size() for s in model.finetune_optimizer.state.values() for t in s.values()
+def opt_bytes(trainer):
+    return sum(t.numel() * t.element_size() for s in trainer.opt.state.values() for t in s.values()
                if torch.is_tensor(t) and t.dim() > 0)
 
 
@@ -28,15 +29,15 @@ def main():
     V = base.config.vocab_size
     x = torch.randint(V, (a.batch, a.seq + 1))
     batch = (x[:, :-1], x[:, 1:])
-    loss_fn = lambda m, b: m(b[0], b[1])[1]
     rows = []
     for name, make in [('full', lambda: copy.deepcopy(base)),
                        ('lora', lambda: apply_lora(copy.deepcopy(base), ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'fc', 'proj'], r=a.r, alpha=2 * a.r))]:
         m = make()
-        finetune(m, [batch], loss_fn, steps=1, lr=1e-4)                 # warm-up step (allocations)
-        t0 = time.perf_counter(); finetune(m, [batch], loss_fn, steps=a.steps, lr=1e-4); dt = (time.perf_counter() - t0) / a.steps
-        n = sum(p.numel() for p in trainable_parameters(m))
-        rows.append((name, n, n / sum(p.numel() for p in base.parameters()), opt_bytes(m) / 2**20, dt))
+        tr = Trainer(m, [batch], finetune_config(1 + a.steps, 1e-4, device='cpu', dtype='float32'), progress=False)
+        tr.fit(until=1)                                                 # warm-up step (allocations)
+        t0 = time.perf_counter(); tr.fit(); dt = (time.perf_counter() - t0) / a.steps
+        n = sum(p.numel() for p in m.parameters() if p.requires_grad)
+        rows.append((name, n, n / sum(p.numel() for p in base.parameters()), opt_bytes(tr) / 2**20, dt))
         if name == 'lora': lora = m
     print(f"{'method':6s} {'trainable':>12s} {'fraction':>9s} {'AdamW MB':>9s} {'s/step':>8s}")
     for r in rows: print(f'{r[0]:6s} {r[1]:12,d} {r[2]:9.4f} {r[3]:9.2f} {r[4]:8.3f}')

@@ -5,8 +5,9 @@ from hypothesis import given, settings, strategies as st
 from llm_nb.transformer import GPT, GPTConfig, BERT, EncoderConfig
 from llm_nb.finetuning import (classification_metrics, confusion_matrix, encode_labels, InstructionDataset, sft_collate,
                                sft_loss, apply_lora, merge_lora, unmerge_lora, save_adapters, load_adapters, lora_layers,
-                               dpo_loss, sequence_logprobs, SequenceClassifier, set_trainable, finetune, make_dpo_loss,
-                               PreferenceDataset, preference_collate, lr_at)
+                               dpo_loss, sequence_logprobs, SequenceClassifier, set_trainable, make_dpo_loss,
+                               PreferenceDataset, preference_collate, finetune_config, train_losses)
+from llm_nb.training import Trainer
 
 sk = pytest.importorskip('sklearn.metrics')
 
@@ -17,6 +18,7 @@ class ByteTok:
     def decode(self, ids): return bytes(ids).decode('utf-8', 'replace')
 
 EOS, PAD = 256, 257
+CPU = dict(device='cpu', dtype='float32')
 def tiny_gpt(seed=0):
     torch.manual_seed(seed)
     return GPT(GPTConfig(vocab_size=258, block_size=64, n_layer=2, n_head=2, n_embd=32)).eval()
@@ -88,7 +90,9 @@ def test_lora_training_changes_only_adapters():
     base = tiny_gpt()
     m = apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj'], r=2)
     x = torch.randint(0, 256, (4, 12))
-    finetune(m, [(x[:, :-1], x[:, 1:])], lambda mod, b: mod(b[0], b[1])[1], steps=3, lr=1e-2)
+    tr = Trainer(m, [(x[:, :-1], x[:, 1:])], finetune_config(3, 1e-2, **CPU), progress=False)
+    tr.fit()
+    assert {id(p) for g in tr.opt.param_groups for p in g['params']} == {id(p) for n, p in m.named_parameters() if 'lora_' in n}
     sd0, sd1 = base.state_dict(), m.state_dict()
     for k, v in sd1.items():
         if 'lora_' in k: continue
@@ -112,7 +116,8 @@ def test_dpo():
     stats = []
     fn = make_dpo_loss(ref, 0.1, stats)
     with torch.no_grad(): assert math.isclose(fn(pol, b).item(), math.log(2), rel_tol=1e-5)
-    finetune(pol, [b], fn, steps=10, lr=1e-3)
+    losses = train_losses(Trainer(pol, [b], finetune_config(10, 1e-3, **CPU), loss_fn=fn, progress=False).fit())
+    assert len(losses) == 10 and losses[-1] < losses[0]
     assert stats[-1]['loss'] < math.log(2) and stats[-1]['margin'] > 0
 
 
@@ -148,7 +153,9 @@ def test_bad_input():
         classification_metrics([0, 1], [1, 1], average='micro')
 
 
-def test_lr_schedule():
-    assert lr_at(0, 1.0, 100, warmup=10) == pytest.approx(0.1)
-    assert lr_at(9, 1.0, 100, warmup=10) == pytest.approx(1.0)
-    assert lr_at(100, 1.0, 100, warmup=10) == pytest.approx(0.1)
+def test_finetune_config():
+    cfg = finetune_config(50, 2e-3, 5, 0.01, eval_interval=10)
+    assert (cfg.max_steps, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.weight_decay) == (50, 2e-3, 2e-4, 5, 0.01)
+    assert cfg.log_interval == 1 and cfg.eval_interval == 10
+    assert finetune_config(7, 1e-3).eval_interval == 7
+    with pytest.raises(TypeError): finetune_config(5, 1e-3, not_a_field=1)
