@@ -25,6 +25,7 @@ from .tokenization import BPETokenizer
 from .transformer import Seq2SeqConfig, Seq2SeqTransformer, Seq2SeqCache
 from .generation import generate, beam_search
 from .metrics import corpus_bleu, corpus_chrf
+from .training import Trainer, TrainConfig
 
 # %% ../nbs/09_translation.ipynb #c0a82459
 def split_pairs(pairs:Sequence[dict], # rows with 'en' and 'fr' (and 'attribution', kept)
@@ -266,28 +267,28 @@ def train_seq2seq(model:nn.Module, # `forward(src, tgt_in, src_mask, tgt_mask)` 
                   pad_id:int=0, # padding id
                   log_every:int=0, # print the mean loss every this many steps (0 = silent)
                  ) -> TrainResult:
-    "Train an encoder–decoder with teacher forcing and label-smoothed cross-entropy; returns losses and time."
+    "Train an encoder–decoder with teacher forcing and label-smoothed cross-entropy (chapter 05's `Trainer`); returns losses and time."
     sched = lr if callable(lr) else (lambda step: lr)
-    opt = torch.optim.Adam(model.parameters(), lr=sched(1), betas=betas, eps=adam_eps)
     g = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size, shuffle=True, generator=g,
                                          collate_fn=lambda b: collate_pairs(b, pad_id))
-    res, t0 = TrainResult(), time.perf_counter()
-    model.train()
-    for _ in range(epochs):
-        for b in loader:
-            res.steps += 1
-            for grp in opt.param_groups: grp['lr'] = sched(res.steps)
-            logits = model(b['src'], b['tgt_in'], src_mask=b['src_mask'], tgt_mask=b['tgt_mask'])
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), b['labels'].reshape(-1),
-                                   ignore_index=-100, label_smoothing=label_smoothing)
-            opt.zero_grad(set_to_none=True); loss.backward()
-            if clip: nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            res.losses.append(loss.item()); res.lrs.append(sched(res.steps))
-            if log_every and res.steps % log_every == 0:
-                print(f'step {res.steps:5d}  loss {sum(res.losses[-log_every:]) / log_every:.3f}  lr {res.lrs[-1]:.2e}')
-    res.seconds = time.perf_counter() - t0
+    def loss_fn(m, b):
+        logits = m(b['src'], b['tgt_in'], src_mask=b['src_mask'], tgt_mask=b['tgt_mask'])          # (B, T, V)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), b['labels'].reshape(-1),
+                               ignore_index=-100, label_smoothing=label_smoothing)
+    res = TrainResult()
+    def record(trainer, event, info):
+        if event != 'log': return
+        res.losses.append(info['loss']); res.lrs.append(sched(info['step']))
+        if log_every and info['step'] % log_every == 0:
+            print(f"step {info['step']:5d}  loss {sum(res.losses[-log_every:]) / log_every:.3f}  lr {res.lrs[-1]:.2e}")
+    steps = epochs * len(loader)
+    cfg = TrainConfig(max_steps=steps, lr=sched(1), weight_decay=0.0, beta1=betas[0], beta2=betas[1], adam_eps=adam_eps,
+                      grad_clip=clip or 0.0, log_interval=1, eval_interval=steps,
+                      device=str(next(model.parameters()).device), dtype='float32')
+    tr = Trainer(model, loader, cfg, loss_fn=loss_fn, lr_fn=lambda step: sched(step + 1), callbacks=[record], progress=False)
+    t0 = time.perf_counter(); tr.fit()                                  # AdamW without decay is Adam
+    res.seconds, res.steps = time.perf_counter() - t0, tr.step
     model.eval()
     return res
 

@@ -339,13 +339,14 @@ def make_optimizer(model:nn.Module, # the model
                    lr:float, # peak learning rate (the schedule sets the actual one every step)
                    weight_decay:float=0.1, # decay for weight matrices
                    betas:tuple=(0.9, 0.95), # Adam's moment decay rates
+                   eps:float=1e-8, # Adam's epsilon (added to the root of the second moment)
                    fused:bool|None=None, # fused kernel; None: when all parameters are on CUDA
                   ) -> torch.optim.AdamW:
     "AdamW over `param_groups(model, weight_decay)` (trainable parameters only), fused on CUDA by default."
     groups = [g for g in param_groups(model, weight_decay) if g['params']]
     if not groups: raise ValueError("the model has no trainable parameters (every parameter has requires_grad=False)")
     if fused is None: fused = all(p.is_cuda for g in groups for p in g['params'])
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=bool(fused) or None)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=bool(fused) or None)
 
 # %% ../nbs/05_training.ipynb #e705a727
 PEAK_FLOPS = {  # dense (no sparsity) bf16/fp16 tensor-core peak, FLOP/s, from the vendors' data sheets
@@ -417,6 +418,7 @@ class TrainConfig:
     weight_decay: float = 0.1     # AdamW decay of weight matrices
     beta1: float = 0.9
     beta2: float = 0.99
+    adam_eps: float = 1e-8        # Adam's epsilon
     grad_clip: float = 1.0        # clip the global gradient norm to this (0: off)
     dtype: str = 'auto'           # 'float32', 'bfloat16', 'float16' (with a GradScaler) or 'auto' (`best_dtype`)
     compile: bool|str = False     # torch.compile the model (True, or a backend name such as 'aot_eager')
@@ -607,10 +609,11 @@ class Trainer:
                  extra_files:dict|None=None, # name -> text saved in every checkpoint (e.g. the tokenizer)
                  loss_fn:Callable|None=None, # `loss_fn(model, batch) -> scalar loss`; default `lm_batch_loss`
                  eval_fn:Callable|None=None, # `eval_fn(model) -> dict` with a 'loss'; default: `evaluate` on an `LMData`'s val split
+                 lr_fn:Callable[[int], float]|None=None, # learning rate after `step` optimizer steps; default: cfg's warm-up + cosine
                 ):
         self.cfg, self.data, self.meta, self.extra_files = cfg, data, dict(meta or {}), dict(extra_files or {})
         self.lm = isinstance(data, LMData)
-        self.loss_fn, self.eval_fn = loss_fn or lm_batch_loss, eval_fn
+        self.loss_fn, self.eval_fn, self.lr_fn = loss_fn or lm_batch_loss, eval_fn, lr_fn
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.rank, self.world = _dist_info()
         self.device = get_device(cfg.device if cfg.device else
@@ -626,7 +629,7 @@ class Trainer:
         if cfg.compile:
             fwd = torch.compile(fwd, backend=cfg.compile) if isinstance(cfg.compile, str) else torch.compile(fwd)
         self.fwd = fwd
-        self.opt = make_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), cfg.fused)
+        self.opt = make_optimizer(self.model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), cfg.adam_eps, cfg.fused)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.sampler = (RandomWindows(data.train, cfg.block_size, cfg.batch_size, cfg.seed, self.rank, self.world)
                         if self.lm else BatchStream(data))
@@ -700,7 +703,8 @@ class Trainer:
     # ---------------------------------------------------------------- training
     def _train_step(self) -> float:
         cfg, model = self.cfg, self.fwd
-        lr = get_lr(self.step, cfg.lr, cfg.warmup_steps, cfg.decay_steps or cfg.max_steps, cfg.min_lr)
+        lr = (self.lr_fn(self.step) if self.lr_fn is not None
+              else get_lr(self.step, cfg.lr, cfg.warmup_steps, cfg.decay_steps or cfg.max_steps, cfg.min_lr))
         for g in self.opt.param_groups: g['lr'] = lr
         total = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum):
