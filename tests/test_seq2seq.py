@@ -1,5 +1,5 @@
 "Tests of llm_nb.seq2seq that go beyond the notebook's cells: properties on random inputs, both architectures."
-import math
+import copy, math
 import pytest
 import torch
 import torch.nn.functional as F
@@ -95,8 +95,31 @@ def test_training_reduces_loss_and_learns_a_toy_task():
     ds = TranslationPairs(PAIRS * 8, TOK)
     res = train_seq2seq(m, ds, epochs=30, batch_size=16, lr=lambda s: noam_lr(s, 32, 20, factor=0.2), label_smoothing=0.0)
     assert res.steps == 30 * 4 and sum(res.losses[-4:]) / 4 < 0.5 * sum(res.losses[:4]) / 4
+    assert res.lrs == [noam_lr(s, 32, 20, factor=0.2) for s in range(1, 121)]      # the schedule reached the Trainer
     out = translate(m, TOK, [p['en'] for p in PAIRS], beam=2)
     assert evaluate_translation(out, [p['fr'] for p in PAIRS])['chrf'] > 50
+
+
+def test_train_seq2seq_equals_a_plain_adam_loop():
+    "The Trainer-based train_seq2seq takes exactly the steps of a hand-written Adam loop (AdamW without decay is Adam)."
+    V, ds = TOK.vocab_size, TranslationPairs(PAIRS * 2, TOK)
+    sched = lambda s: noam_lr(s, 32, 5, factor=0.5)
+    torch.manual_seed(0); a = models(V)[0]; b = copy.deepcopy(a)
+    torch.manual_seed(1); res = train_seq2seq(a, ds, epochs=2, batch_size=4, lr=sched, label_smoothing=0.1, seed=3)
+    opt = torch.optim.Adam(b.parameters(), lr=sched(1), betas=(0.9, 0.98), eps=1e-9)
+    g = torch.Generator().manual_seed(3)
+    loader = torch.utils.data.DataLoader(ds, 4, shuffle=True, generator=g, collate_fn=lambda x: collate_pairs(x, 0))
+    torch.manual_seed(1); b.train(); step, losses = 0, []
+    for _ in range(2):
+        for bt in loader:
+            step += 1
+            for grp in opt.param_groups: grp['lr'] = sched(step)
+            logits = b(bt['src'], bt['tgt_in'], src_mask=bt['src_mask'], tgt_mask=bt['tgt_mask'])
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), bt['labels'].reshape(-1), ignore_index=-100, label_smoothing=0.1)
+            opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(b.parameters(), 1.0); opt.step()
+            losses.append(loss.item())
+    assert res.losses == pytest.approx(losses, rel=1e-5)
+    for p, q in zip(a.parameters(), b.parameters()): assert torch.allclose(p, q, atol=1e-5)
 
 
 def test_cross_attention_shapes_and_rows_sum_to_one():
