@@ -14,9 +14,9 @@ __all__ = ['ALPACA_HEAD', 'TEMPLATES', 'finetune_config', 'train_losses', 'split
 import copy, json, math, random, time
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import seed_everything, fmt_count, fmt_time, num_params, Timer
+from .core import seed_everything, fmt_count, num_params
 from .transformer import GPT, GPTConfig, BERT, EncoderConfig, generate
-from .training import Trainer, TrainConfig, LMData, mask_tokens
+from .training import TrainConfig
 
 # %% ../nbs/07_finetuning.ipynb #96325d48
 def finetune_config(steps:int, # optimizer steps

@@ -564,6 +564,7 @@ def to_device(batch, # a tensor, or a tuple / list / dict of them (nested)
     "Move every tensor in `batch` to `device` (non-blocking), keeping the structure."
     if torch.is_tensor(batch): return batch.to(device, non_blocking=True)
     if isinstance(batch, dict): return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, '_fields'): return type(batch)(*(to_device(v, device) for v in batch))
     if isinstance(batch, (list, tuple)): return type(batch)(to_device(v, device) for v in batch)
     return batch
 
@@ -600,7 +601,7 @@ class Trainer:
     "Trains a model with a `TrainConfig`: on an `LMData` (language modelling) or on any batches with a `loss_fn`."
     def __init__(self,
                  model:nn.Module, # the model (built after `seed_everything(cfg.seed)` for a reproducible init)
-                 data:LMData|Iterable, # train / val tokens, or any iterable of batches (cycled; see `BatchStream`)
+                 data:LMData|Iterable, # train / val tokens, or any iterable of batches (cycled; under DDP each rank needs its own shard, e.g. a `DistributedSampler`)
                  cfg:TrainConfig, # the run's settings (`batch_size`/`block_size` only shape `LMData` batches)
                  out_dir:str|Path|None=None, # run folder for checkpoints (None: no checkpoints)
                  meta:dict|None=None, # JSON-serialisable facts saved in config.json (model config, tokenizer ...)
