@@ -33,14 +33,21 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
 }
 
 _RATIO = re.compile(r'^RATIO\s+([\w.\-]+)=(\S+)\s*$')
-_TIMES = re.compile(r'(?<![\w.])(\d+(?:\.\d+)?)x\b')
+_TIMES = re.compile(r"(?<!\w)(?<!\d\.)(\d+(?:\.\d+)?)x\b|\w+ / \w+:\s*(\d+\.\d+)\b")   # 1.23x, or "a / b: 1.23"
+_RATIO_COL = re.compile(r'(?:ratio|\w+/\w+)$')   # a table whose last column is a ratio ("ratio", "ours/HF")
 
 def parse_ratios(text:str) -> tuple[dict, list]:
     "The `RATIO name=value` lines of `text` as a dict, and (only when there are none) every `1.23x` with its line."
     named = {m[1]: float(m[2]) for m in map(_RATIO.match, text.splitlines()) if m}
     if named: return named, []
-    found = [{'line': l.strip(), 'x': [float(v) for v in _TIMES.findall(l)]} for l in text.splitlines()]
-    return {}, [f for f in found if f['x']]
+    found, table = [], False
+    for l in text.splitlines():
+        xs = [float(a or b) for a, b in _TIMES.findall(l)]
+        last = l.split()[-1] if l.split() else ''
+        if table and re.fullmatch(r'\d+(?:\.\d+)?', last): xs.append(float(last))
+        else: table = bool(_RATIO_COL.search(l.strip()))
+        if xs: found.append({'line': l.strip(), 'x': xs})
+    return {}, found
 
 def run_one(script:Path, args:list, timeout:float) -> dict:
     "Run one bench script with `args` under a time limit; its ratios, exit status and wall time."
