@@ -34,7 +34,7 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
 
 _RATIO = re.compile(r'^RATIO\s+([\w.\-]+)=(\S+)\s*$')
 _TIMES = re.compile(r"(?<!\w)(?<!\d\.)(\d+(?:\.\d+)?)x\b|\w+ / \w+:\s*(\d+\.\d+)\b")   # 1.23x, or "a / b: 1.23"
-_RATIO_COL = re.compile(r'(?:ratio|\w+/\w+)$')   # a table whose last column is a ratio ("ratio", "ours/HF")
+_RATIO_COL = re.compile(r'(?:ratio|[A-Za-z]{2,}/[A-Za-z]{2,})$')   # a table whose last column is a ratio ("ratio", "ours/HF")
 
 def parse_ratios(text:str) -> tuple[dict, list]:
     "The `RATIO name=value` lines of `text` as a dict, and (only when there are none) every `1.23x` with its line."
@@ -72,8 +72,10 @@ def main():
     p.add_argument('names', nargs='*', help='bench script stems (default: every bench/*.py)')
     p.add_argument('--timeout', type=float, default=300, help='seconds allowed to each script')
     p.add_argument('--out', default=str(ROOT/'_bench'/'results.json'))
+    p.add_argument('--dir', default=str(ROOT/'bench'), help='the folder of bench scripts')
     a = p.parse_args()
-    scripts = sorted((ROOT/'bench').glob('*.py'))
+    scripts = sorted(Path(a.dir).glob('*.py'))
+    if unknown := set(a.names) - {s.stem for s in scripts}: p.error(f'no such bench script: {", ".join(sorted(unknown))}')
     if a.names: scripts = [s for s in scripts if s.stem in a.names]
     report = dict(machine=platform.platform(), python=platform.python_version(), torch=torch.__version__,
                   cpus=os.cpu_count(), started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), scripts={})
