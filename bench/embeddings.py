@@ -6,8 +6,12 @@ Runs the two trainers alternately in one process and prints words per second of 
 epochs / wall time of the training passes, vocabulary building excluded for both), the median time ratio, and how well the two models agree: the mean
 overlap of top-10 neighbour lists and the Spearman correlation of cosine similarities over the 1,000 most frequent
 words, next to the same figures for gensim against itself with another seed (the noise floor of training).
+
+Timing: each trainer's own clock around its training passes (`Word2VecResult.seconds`, gensim's `train`), so the
+vocabulary and the corpus encoding stay out of both figures; a timer around the whole call would add them unevenly.
+The last lines are `RATIO name=value` for `make bench` (tools/run_bench.py).
 """
-import argparse, os, statistics, sys, time
+import argparse, statistics, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
@@ -43,8 +47,13 @@ def main():
     gm2, _ = gensim_word2vec(sents, arch='skipgram', seed=a.repeats + 1, workers=1, **args)
     g2_wv = WordVectors.from_gensim(gm2.wv)
     common = g_wv.itos[:1000]
+    agree = {}
     for name, x, y in [('ours vs gensim', ours_wv, g_wv), ('gensim vs gensim (other seed)', g_wv, g2_wv)]:
-        print(f'{name:>30}: top-10 neighbour overlap {neighbour_overlap(x, y, common):.3f}, '
-              f'similarity Spearman {similarity_correlation(x, y, common):.3f}')
+        agree[name] = neighbour_overlap(x, y, common), similarity_correlation(x, y, common)
+        print(f'{name:>30}: top-10 neighbour overlap {agree[name][0]:.3f}, similarity Spearman {agree[name][1]:.3f}')
+    (ov, sp), (ov0, sp0) = agree.values()
+    print(f'RATIO word2vec_time_ours_over_gensim={ratio:.3f}')
+    print(f'RATIO word2vec_neighbour_overlap_vs_gensim_noise_floor={ov / ov0:.3f}')
+    print(f'RATIO word2vec_spearman_vs_gensim_noise_floor={sp / sp0:.3f}')
 
 if __name__ == '__main__': main()

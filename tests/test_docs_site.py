@@ -416,9 +416,9 @@ def test_notebook_to_page_honours_directives_and_keeps_outputs(tmp_path, monkeyp
     nb_path = tmp_path/'99_trial.ipynb'
     nb_path.write_text(json.dumps(dict(cells=cells, metadata={}, nbformat=4, nbformat_minor=5)), encoding='utf-8')
     import nbdev.showdoc
-    monkeypatch.setattr(nbdev.showdoc, 'BasicMarkdownRenderer', nbdev.showdoc.BasicMarkdownRenderer)  # restored afterwards
-    bd._patch_show_doc()
+    renderer = nbdev.showdoc.BasicMarkdownRenderer
     r = bd.process_one(nb_path, 'trial.md')
+    assert nbdev.showdoc.BasicMarkdownRenderer is renderer, 'the build leaves nbdev unpatched'
     out = r['md']
     assert (r['title'], r['summary']) == ('A trial', 'What the page shows')
     assert 'secret_hidden' not in out and 'default_exp' not in out and '#|' not in out
@@ -430,3 +430,14 @@ def test_notebook_to_page_honours_directives_and_keeps_outputs(tmp_path, monkeyp
     assert 'SHOULD_NOT_SHOW' not in out
     assert '![Figure](trial_files/cell' in out and list((tmp_path/'src'/'trial_files').glob('*.png'))
     assert 'Steps:\n\n- one\n- two' in out and '\n\n$$\na_1 = b_2\n$$\n\ndone' in out
+
+def test_builder_uses_only_public_nbdev_and_fastcore_names():
+    "So nbdev can be upgraded: tools/build_docs.py imports no `_private` name from nbdev, fastcore or execnb."
+    import ast
+    tree = ast.parse((ROOT/'tools'/'build_docs.py').read_text(encoding='utf-8'))
+    libs = ('nbdev', 'fastcore', 'execnb')
+    bad = [f'{n.module}.{a.name}' for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or '').startswith(libs)
+           for a in n.names if a.name.startswith('_')]
+    bad += [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith('_') and not n.attr.startswith('__')
+            and isinstance(n.value, ast.Name) and n.value.id in {'nbdev', 'fastcore', 'P'}]
+    assert not bad, bad

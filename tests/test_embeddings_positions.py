@@ -1,8 +1,9 @@
-"""Property tests for the positional encodings of `llm_nb.embeddings` (hypothesis, modest sizes)."""
+"""Property tests for the positional encodings of `llm_nb.positions` (hypothesis, modest sizes)."""
 import math
 import torch
+import llm_nb.embeddings as emb, llm_nb.positions as pos
 from hypothesis import given, settings, strategies as st
-from llm_nb.embeddings import SinusoidalPositionalEncoding, LearnedPositionalEmbedding, RotaryEmbedding, alibi_bias, alibi_slopes
+from llm_nb.positions import SinusoidalPositionalEncoding, LearnedPositionalEmbedding, RotaryEmbedding, alibi_bias, alibi_slopes
 
 def rope_complex(x, positions, base=10000.0):
     D = x.shape[-1]
@@ -85,3 +86,7 @@ def test_sinusoidal_keeps_dtype_and_device_buffer_not_saved():
     pe = SinusoidalPositionalEncoding(8, 16)
     assert 'pe' not in pe.state_dict()      # recomputed, never stored in checkpoints
     assert pe(torch.zeros(1, 3, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
+
+def test_embeddings_still_reexports_the_positions_for_one_release():
+    for name in pos.__all__:
+        assert getattr(emb, name) is getattr(pos, name) and name in emb.__all__, name

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from llm_nb.embeddings import (WordVocab, WordVectors, keep_probability, noise_cdf, skipgram_pairs, cbow_windows,
-                               SkipGram, CBOW, train_word2vec, most_similar, analogy, cooccurrence, ppmi)
+                               CBOW, train_word2vec, most_similar, analogy, ppmi)
 
 def _corpus(seed=0, n=400):
     rng = np.random.default_rng(seed)

@@ -3,9 +3,11 @@
 - each chapter notebook opens with a `# Title` and a `> summary` line (the docs' navigation uses them);
 - each exported function and class has a one-line docstring;
 - each parameter of an exported function (and of a class's `__init__`) is documented by a docments comment,
-  so the docs show a parameter table.
+  so the docs show a parameter table;
+- no code cell hides a section heading in a comment (`# ## 5. Loading weights`): a heading is a markdown cell, or
+  the docs' table of contents and the reader's outline miss the section.
 """
-import importlib, inspect, json, pkgutil
+import importlib, inspect, json, pkgutil, re
 from pathlib import Path
 import pytest
 from fastcore.docments import docments
@@ -47,3 +49,26 @@ def test_exports_documented(modname):
         else:
             problems += [f'{name}({p}): no docments comment' for p in _undocumented_params(obj)]
     assert not problems, f'llm_nb.{modname}:\n' + '\n'.join(problems)
+
+_HIDDEN_HEADING = re.compile(r'^\s*#\s*#{1,6}\s+\S')   # `# ## Title`, `## Title`, `# ### Title` in code
+
+def hidden_headings(cells:list) -> list[str]:
+    "Code-cell lines that are markdown headings written as comments, as 'cell N: line'."
+    return [f'cell {i}: {l.strip()}' for i, c in enumerate(cells) if c['cell_type'] == 'code'
+            for l in ''.join(c['source']).split('\n') if _HIDDEN_HEADING.match(l)]
+
+def test_hidden_heading_detector():
+    code = lambda s: dict(cell_type='code', source=s)
+    assert hidden_headings([code('x = 1\n# ## 5. Loading weights')]) == ['cell 0: # ## 5. Loading weights']
+    assert hidden_headings([code('## Section\nx = 1'), code('# ### Sub')]) == ['cell 0: ## Section', 'cell 1: # ### Sub']
+    assert hidden_headings([code('#| export\n# a comment\nx = 1  # ## not at the start'), code('#\n#|hide\n###')]) == []
+    assert hidden_headings([dict(cell_type='markdown', source='## A real heading')]) == []
+
+# Chapter 04's section 5 heading sits at the end of a code cell today; its fix lands from another branch of issue 15.
+# strict: once the heading is a markdown cell this xfail fails, so the mark is removed rather than forgotten.
+_KNOWN_HIDDEN = {'04_transformer.ipynb': pytest.mark.xfail(strict=True, reason="section 5's heading is a comment in a code cell")}
+
+@pytest.mark.parametrize('nb', [pytest.param(p, marks=_KNOWN_HIDDEN.get(p.name, ())) for p in NBS], ids=lambda p: p.name)
+def test_no_heading_hidden_in_code(nb):
+    found = hidden_headings(json.loads(nb.read_text(encoding='utf-8'))['cells'])
+    assert not found, f'{nb.name}: make these markdown cells:\n' + '\n'.join(found)

@@ -9,14 +9,26 @@ gets a `show_doc` entry (signature, docstring, docments parameter table), backti
 this differs from nbdev: `#| export` source is shown (after its `show_doc`); `show_doc` renders nbdev's classic
 parameter table; and `show_doc` cells are evaluated against the module the notebook exports instead of
 re-running the notebook's imports and definitions, so nothing in a notebook is re-run and every cell keeps the
-outputs stored in it. The processed notebook becomes a Markdown page (code, text/HTML/markdown outputs, figures
+outputs stored in it. Only public nbdev/fastcore APIs are used, so nbdev can be upgraded: `FilterDefaults.base_procs`
+(checked by name), `show_doc(sym, renderer=DocEntry)` with `DocEntry` a fastcore `ShowDocRenderer`, `docments`,
+`NbdevLookup`, and `ExportModuleProc` for a notebook's `default_exp`. The processed notebook becomes a Markdown page (code, text/HTML/markdown outputs, figures
 as files, `$...$` math typeset by the copy of MathJax in docs/assets). The API reference is generated from each
 module's `__all__`. Pages are named as nbdev names them (`nbs/01_tokenization.ipynb` -> `tokenization.html`), so
 nbdev's links resolve; MkDocs Material (mkdocs.yml) turns the pages into the site, with its offline search.
 """
 import argparse, ast, base64, dataclasses, html, inspect, json, os, re, shutil
-import subprocess, sys, time
+import functools, http.server, importlib, subprocess, sys, time
 from pathlib import Path
+import yaml
+from fastcore.docments import ShowDocRenderer, docments
+from nbdev.config import get_config
+from nbdev.doclinks import NbdevLookup
+from nbdev.export import ExportModuleProc
+from execnb.nbio import read_nb
+from nbdev.process import NBProcessor, Processor
+from nbdev.processors import FilterDefaults
+from fastcore.xtras import dict2obj
+from nbdev.showdoc import show_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROC = ROOT/'_proc'
@@ -66,13 +78,18 @@ def anchor(name):
     "The id of an API entry on a page: 'Timer.__enter__' -> 'timer-enter' (safe in Markdown headings)."
     return re.sub(r'[^0-9a-z]+', '-', name.lower()).strip('-')
 
-def _sig_str(obj, name):
-    from fastcore.docments import _show_param
-    try: sig = inspect.signature(obj, eval_str=True)
-    except Exception:
-        try: sig = inspect.signature(obj)
-        except Exception: return None
-    params = [_show_param(p) for n, p in sig.parameters.items() if n != 'self']
+def _param_str(p):
+    "One parameter as nbdev writes it in a signature: `*args`, `x:int=3` (no spaces, no quotes in annotations)."
+    res = ('*' if p.kind == p.VAR_POSITIONAL else '**' if p.kind == p.VAR_KEYWORD else '') + p.name
+    fname = lambda o: f'<function {o.__name__}>' if inspect.isfunction(o) else None
+    if p.annotation is not p.empty: res += ':' + (fname(p.annotation) or inspect.formatannotation(p.annotation).strip("'").replace(' ', ''))
+    if p.default is not p.empty: res += '=' + (fname(p.default) or repr(p.default))
+    return res
+
+def _sig_str(sig, obj, name):
+    "The signature `sig` of `obj` as code: on one line when it fits in 88 characters, else one parameter a line."
+    if sig is None: return None
+    params = [_param_str(p) for n, p in sig.parameters.items() if n != 'self']
     ret = ''
     if sig.return_annotation is not inspect.Signature.empty and not inspect.isclass(obj):
         ret = ' -> ' + inspect.formatannotation(sig.return_annotation).strip("'")
@@ -85,21 +102,32 @@ def _short_types(s): return re.sub(r'\btorch\.nn\.modules\.\w+\.', 'torch.nn.', 
 
 def _escape_md(s): return re.sub(r'([_*\[\]<>])', r'\\\1', s)
 
-def doc_markdown(sym, name=None, level=3, src_url=None, links=()):
+class DocEntry(ShowDocRenderer):
+    """What `show_doc` renders on the site: fastcore's public `ShowDocRenderer` (which finds the symbol, its name,
+    signature and docstring) with the Markdown of this site. nbdev's `show_doc(sym, renderer=DocEntry)` returns one."""
+    links = ()
+    def _repr_markdown_(self):
+        body = doc_markdown(self, NbdevLookup().code(self.fn), [('reference', f'REFERENCE:{self.full_name()}')])
+        return f'<div class="nb-doc" markdown>\n\n{body}\n</div>\n'
+    def full_name(self):
+        "The qualified name: names defined in a notebook's cells live in `__main__`, so use its `default_exp`."
+        lib = get_config().lib_name
+        if self.fn.startswith(lib + '.') or not _CUR_MOD: return self.fn
+        return f'{_CUR_MOD}.{self.nm}'
+
+def doc_markdown(r:ShowDocRenderer, src_url=None, links=()):
     "Markdown for one API entry: heading (with a stable id), links, signature, docstring, parameter table."
-    from fastcore.docments import _docstring, _unwrap_sym, qual_name
-    sym = _unwrap_sym(sym)
-    name = name or qual_name(sym)
+    sym, name, level = r.sym, r.nm, r.title_level
     lk = [f'[{t}]({u})' for t, u in links] + ([f'[source]({src_url})'] if src_url else [])
     out = [f'<span class="nb-doc-links">{" · ".join(lk)}</span>', ''] if lk else []
     out += [f"{'#'*level} {_escape_md(name)} {{ #{anchor(name)} }}", '']
     if callable(sym):
-        sig = _sig_str(sym, name.split('.')[-1] if '.' in name else name)
+        sig = _sig_str(r.sig, sym, name.split('.')[-1] if '.' in name else name)
         if sig: out += ['```python', ('class ' if inspect.isclass(sym) else '') + sig, '```', '']
     else:
-        r = repr(sym)
-        out += [f'`{type(sym).__name__}`' + (f': `{r[:200]}{"…" if len(r) > 200 else ""}`' if '`' not in r else ''), '']
-    docs = _docstring(sym) if callable(sym) else ''
+        rp = re.sub(r' at 0x[0-9a-f]+>', '>', repr(sym))   # no memory addresses: the page is the same on every build
+        out += [f'`{type(sym).__name__}`' + (f': `{rp[:200]}{"…" if len(rp) > 200 else ""}`' if '`' not in rp else ''), '']
+    docs = r.docs if callable(sym) else ''
     if docs:
         first, _, rest = docs.partition('\n')
         out += [f'*{first.strip()}*' + (('\n' + rest) if rest.strip() else ''), '']
@@ -116,7 +144,6 @@ def _anno(a):
 
 def param_table(sym):
     "The docments table (Type, Default, Details for each parameter; Returns), as nbdev's classic `show_doc` had it."
-    from fastcore.docments import docments
     try: dm = docments(sym, full=True, eval_str=True)
     except Exception:
         try: dm = docments(sym, full=True)
@@ -139,40 +166,21 @@ def param_table(sym):
     lines += ['| ' + ' | '.join(_cell(r[0]) if j == 0 else _cell(r[j]) for j in [0] + cols) + ' |' for r in rows]
     return '\n'.join(lines)
 
+_SHOWDOC = re.compile(r'^show_doc', flags=re.M)   # a cell that calls show_doc (what nbdev's processors look for)
 _CUR_MOD = None  # the module the notebook being processed exports to (`#| default_exp`)
 _CUR_NB = ''
 _WARNINGS = []
-
-def _patch_show_doc():
-    "Make nbdev's `show_doc` (and the cells nbdev adds for each export) render `doc_markdown`."
-    import nbdev.showdoc
-    from nbdev.config import get_config
-    from nbdev.doclinks import NbdevLookup
-    class TableRenderer(nbdev.showdoc.BasicMarkdownRenderer):
-        def _repr_markdown_(self):
-            return f'<div class="nb-doc" markdown>\n\n' + doc_markdown(
-                self.sym, self.nm, self.title_level, NbdevLookup().code(self.fn),
-                links=[('reference', f'REFERENCE:{self._full()}')]) + '\n</div>\n'
-        def _full(self):
-            "The qualified name: names defined in a notebook's cells live in `__main__`, so use its `default_exp`."
-            lib = get_config().lib_name
-            if self.fn.startswith(lib + '.') or not _CUR_MOD: return self.fn
-            return f'{_CUR_MOD}.{self.nm}'
-    nbdev.showdoc.BasicMarkdownRenderer = TableRenderer
 
 # ---------------------------------------------------------------------------------------------------------
 # nbdev's processors, with `#| export` source shown after its show_doc
 
 def _procs():
-    from nbdev import processors as P
-    from nbdev.processors import FilterDefaults
-    from fastcore.xtras import dict2obj
 
     def rm_hidden(cell):
         "Drop the source of hidden, internal-export and default_exp cells (nbdev's `rm_export`, keeping `export`)."
         if cell.directives_ and (cell.directives_.keys() & {'exporti', 'hide', 'default_exp'}): del cell['source']
 
-    class docs_first(P.Processor):
+    class docs_first(Processor):
         "Put the show_doc entries nbdev adds after an `export`/`exports` cell before its source."
         def begin(self):
             cells = self.nb.cells
@@ -188,24 +196,21 @@ def _procs():
                         continue
                 i += 1
 
-    class show_docs_from_module(P.Processor):
+    class show_docs_from_module(Processor):
         """Stands in for nbdev's `exec_show_docs`, which re-runs a notebook's imports and exported cells so that its
         `show_doc` cells can render: here each `show_doc(...)` is evaluated in the namespace of the module the
         notebook exports (`#| default_exp`), which holds exactly those definitions. Nothing in the notebook is
         re-run, every other cell keeps the outputs stored in the notebook, and the build takes seconds."""
         def begin(self):
-            import importlib
-            from nbdev.showdoc import show_doc
-            from nbdev.config import get_config
             self.ns = {}
             lib = get_config().lib_name
             for mod in importlib.import_module(f'{lib}._modidx').d['syms']:  # names a notebook imports from other chapters
                 m = importlib.import_module(mod)
                 self.ns.update({k: getattr(m, k) for k in getattr(m, '__all__', []) if hasattr(m, k)})
             if _CUR_MOD: self.ns.update(vars(importlib.import_module(_CUR_MOD)))
-            self.ns['show_doc'] = show_doc
+            self.ns['show_doc'] = functools.partial(show_doc, renderer=DocEntry)   # nbdev's show_doc, this site's Markdown
         def __call__(self, cell):
-            if not P._is_showdoc(cell): return
+            if not (cell.cell_type == 'code' and _SHOWDOC.search(cell.source)): return
             code = '\n'.join(l for l in cell.source.splitlines() if not l.lstrip().startswith('#|'))
             mds = []
             try:
@@ -223,9 +228,14 @@ def _procs():
                                              data={'text/markdown': md.splitlines(keepends=True)}))] if md else []
 
     class Filter(FilterDefaults):
+        "nbdev's documentation processors (public `FilterDefaults.base_procs`), less four, with exec_show_docs replaced."
         def base_procs(self):
             skip = {'insert_warning', 'rm_export', 'add_fold', 'mv_exports'}
-            ps = [show_docs_from_module if p is P.exec_show_docs else p for p in super().base_procs() if p.__name__ not in skip]
+            procs = super().base_procs()
+            if missing := (skip | {'exec_show_docs'}) - {p.__name__ for p in procs}:
+                raise SystemExit(f"nbdev's processors changed ({', '.join(sorted(missing))} not in FilterDefaults.base_procs): "
+                                 "update tools/build_docs.py's Filter for this nbdev version")
+            ps = [show_docs_from_module if p.__name__ == 'exec_show_docs' else p for p in procs if p.__name__ not in skip]
             return ps + [rm_hidden, docs_first]   # after exec_show_docs, which runs definitions before their docs
     return Filter()
 
@@ -441,17 +451,20 @@ def link_fix(md, page, pages, doc_prefix, ref_pages, anchors=None, ref_of_page=N
 # ---------------------------------------------------------------------------------------------------------
 # One notebook
 
+def default_exp(nb_path):
+    "The module a notebook exports to (`#| default_exp`), found by nbdev's own export processor; None if none."
+    exp = ExportModuleProc()
+    NBProcessor(nb_path, [exp]).process()
+    return getattr(exp, 'default_exp', None)
+
 def process_one(src, page):
     "Turn notebook `src` into the Markdown of its `page`: {src, page, title, summary, md, secs}."
     global _CUR_MOD, _CUR_NB
-    from execnb.nbio import read_nb
-    from nbdev.config import get_config
-    from nbdev.processors import _default_exp
     src = Path(src).resolve()
     t0 = time.time()
     title, summary = title_summary(json.loads(src.read_text(encoding='utf-8')))
     nb = read_nb(src)
-    exp = _default_exp(nb)
+    exp = default_exp(src)
     _CUR_NB, _CUR_MOD = str(src), (f'{get_config().lib_name}.{exp}' if exp else None)
     _procs()(nb)
     title = title or src.stem
@@ -463,8 +476,6 @@ def process_one(src, page):
 
 def reference_pages(modidx, chapter_of_page):
     "{module: (page, markdown)} for every module in the package's `_modidx`, names from the module's `__all__`."
-    import importlib
-    from nbdev.doclinks import NbdevLookup
     lookup = NbdevLookup()
     syms = modidx['syms']
     res = {}
@@ -487,13 +498,13 @@ def reference_pages(modidx, chapter_of_page):
                 a = anchor(key.split('#', 1)[1]) if key and '#' in key else ''
                 frag = f'#{a}' if a in chap['documented'] else ''
                 links.append(('in the chapter', f'../{chap["page"]}{frag}'))
-            body = doc_markdown(obj, nm, 2, lookup.code(full) if full in entries else None, links)
+            body = doc_markdown(ShowDocRenderer(obj, nm, 2), lookup.code(full) if full in entries else None, links)
             out.append(f'<div class="nb-doc" markdown>\n\n{body}\n</div>\n')
             if inspect.isclass(obj):
                 for mn, m in obj.__dict__.items():
                     if mn.startswith('_') or not (inspect.isfunction(m) or isinstance(m, (property, classmethod, staticmethod))): continue
                     f = m.fget if isinstance(m, property) else getattr(m, '__func__', m)
-                    sub = doc_markdown(f, f'{nm}.{mn}', 3, lookup.code(f'{full}.{mn}') if f'{full}.{mn}' in entries else None)
+                    sub = doc_markdown(ShowDocRenderer(f, f'{nm}.{mn}', 3), lookup.code(f'{full}.{mn}') if f'{full}.{mn}' in entries else None)
                     out.append(f'<div class="nb-doc" markdown>\n\n{sub}\n</div>\n')
         res[mod_name] = (page, '\n'.join(out), names, chap)
     return res
@@ -503,7 +514,6 @@ def reference_index(refs):
            'Every name the package exports, by module, in course order. Each entry gives the signature, the docstring '
            'and the parameters, and links to the chapter that builds it.\n']
     for mod_name, (page, _, names, chap) in refs.items():
-        import importlib
         mod = importlib.import_module(mod_name)
         out.append(f'## [`{mod_name}`]({Path(page).name})\n')
         if chap: out.append(f'From [{chap["title"]}](../{chap["page"]}).\n')
@@ -531,7 +541,6 @@ def build(site_dir=SITE, quiet=False, strict=False):
     t0 = time.time()
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    from nbdev.config import get_config
     cfg = get_config()
     nbs_path = Path(cfg.nbs_path)
     nbs = discover(nbs_path)
@@ -543,7 +552,6 @@ def build(site_dir=SITE, quiet=False, strict=False):
 
     os.environ['IN_TEST'] = '1'   # as nbdev sets it while processing notebooks
     os.environ.setdefault('MPLBACKEND', 'Agg')
-    _patch_show_doc()
     results = {}
     for p in nbs:
         r = process_one(p, pages[p.name])
@@ -558,7 +566,6 @@ def build(site_dir=SITE, quiet=False, strict=False):
         if p.name != 'index.ipynb': chapters.append(r)
     # the reference links back to a name's entry in its chapter when the chapter shows one
     chapter_of_page = {Path(r['page']).with_suffix('.html').as_posix(): r for r in chapters}
-    import importlib
     modidx = importlib.import_module(f'{cfg.lib_name}._modidx').d
     refs = reference_pages(modidx, chapter_of_page)
     order = {r['page']: i for i, r in enumerate(chapters)}   # the reference in course order
@@ -594,7 +601,6 @@ def build(site_dir=SITE, quiet=False, strict=False):
         '  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tag); else tag();\n'
         '})();\n', encoding='utf-8')
 
-    import yaml
     index_page = pages.get('index.ipynb')
     nav = ([{'Home': index_page}] if index_page else []) + [
         {'Course': [{'Chapters': 'chapters.md'}] + [{r['nav']: r['page']} for r in chapters]},
@@ -617,7 +623,6 @@ def build(site_dir=SITE, quiet=False, strict=False):
     return dict(pages=pages, chapters=chapters, refs=refs, warnings=warnings)
 
 def serve(site_dir=SITE, port=8000):
-    import functools, http.server
     h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site_dir))
     with http.server.ThreadingHTTPServer(('127.0.0.1', port), h) as s:
         print(f'serving {site_dir} on http://127.0.0.1:{port}/ (Ctrl-C to stop)')
