@@ -63,7 +63,8 @@ class TokenizerBase:
                 ):
         self.special_tokens = dict(special_tokens or {})
         for s, i in self.special_tokens.items():
-            if not isinstance(s, str) or not s: raise ValueError(f"a special token must be a non-empty string, got {s!r}")
+            if not isinstance(s, str) or not s or _LONE_SURROGATE.search(s):
+                raise ValueError(f"a special token must be a non-empty string of whole characters (no lone surrogate), got {s!r}")
             if why := _bad_id(i): raise ValueError(f"special token {s!r}: {why}")
         self.special_ids = {i: s for s, i in self.special_tokens.items()}
         if len(self.special_ids) < len(self.special_tokens): raise ValueError("two special tokens share an id")
@@ -258,7 +259,9 @@ def _pairs(items, key, path) -> list[tuple[int, int, str]]:
         if k != key: continue
         if not (isinstance(v, list) and len(v) == 2 and isinstance(v[1], str)):
             raise ValueError(f"{path}:{n}: {key} line must be [id, text], got {v!r}")
-        if why := _bad_id(v[0]) or (not v[1] and 'the text is empty'): raise ValueError(f"{path}:{n}: {key} line {v!r}: {why}")
+        why = _bad_id(v[0]) or (not v[1] and 'the text is empty') or \
+              (key == 'special' and _LONE_SURROGATE.search(v[1]) and 'a special token cannot hold a lone surrogate')
+        if why: raise ValueError(f"{path}:{n}: {key} line {v!r}: {why}")
         out.append((n, v[0], v[1]))
     return out
 
@@ -298,18 +301,28 @@ def _numbered_vocab(items, path, kind, unique_across:bool) -> tuple[list[str], l
     specials, toks = _pairs(items, 'special', path), _pairs(items, 'token', path)
     if unique_across: _unique(specials + toks, path, 'text')
     else: _unique(specials, path, 'special token'); _unique(toks, path, 'token')
+    for n, i, s in specials + toks:
+        if i >= len(specials) + len(toks): raise ValueError(f"{path}:{n}: {s!r} has the id {i}, but this {kind} file has "
+                                                            f"{len(specials) + len(toks)} entries, so its ids are 0 to {len(specials) + len(toks) - 1}")
     ordered = sorted(specials, key=lambda e: e[1]) + sorted(toks, key=lambda e: e[1])
     for want, (n, i, s) in enumerate(ordered):
-        if i != want: raise ValueError(f"{path}:{n}: {s!r} has the id {i}, but a {kind} tokenizer numbers its {len(specials)} "
-                                       f"special tokens first and every id from 0 on without a gap: this should be id {want}")
+        if i != want: raise ValueError(f"{path}:{n}: {s!r} has the id {i}, but a {kind} tokenizer's ids run 0, 1, 2, ... without "
+                                       f"a gap, its {len(specials)} special token(s) first: this line should have id {want}")
     return [s for _, _, s in ordered[:len(specials)]], [s for _, _, s in ordered[len(specials):]]
 
 PROBE_SECONDS = 0.2  # the time a pattern from a file may take on the probe text at load (a sane one takes microseconds)
 
-def _check_pattern(pattern:str, where:str, trusted:bool) -> None:
-    "A pre-tokenization regex from a file must compile and, unless it is one of ours, run fast on probe strings."
+def _compile_pattern(pattern:str, where:str='') -> regex.Pattern:
+    "Compile a pre-tokenization regex; it must be valid and have no capturing group (findall would return the groups)."
     try: rx = regex.compile(pattern)
-    except (regex.error, ValueError, TypeError) as e: raise ValueError(f"{where}: the pattern is not a valid regex ({e})") from None
+    except (regex.error, ValueError, TypeError) as e: raise ValueError(f"{_at(where, None)}the pattern is not a valid regex ({e})") from None
+    if rx.groups: raise ValueError(f"{_at(where, None)}the pattern {pattern[:60]!r} has a capturing group; pre-tokens are "
+                                   f"whole matches, so write (?:...) instead")
+    return rx
+
+def _check_pattern(pattern:str, where:str, trusted:bool, lossless:bool) -> None:
+    "A regex from a file must compile; one not ours must run fast on a probe text and, if `lossless`, match all of it."
+    rx = _compile_pattern(pattern, where)
     if trusted: return
     chars = "a A1 \n!'é中" + ''.join(sorted(set(regex.sub(r'\\p\{[^}]*\}|\\.', '', pattern)) - set('()[]{}|?*+^$.-\\')))[:16]
     probe = ''.join(c * 40 + end for c in dict.fromkeys(chars) for end in '!\x00')
@@ -317,6 +330,9 @@ def _check_pattern(pattern:str, where:str, trusted:bool) -> None:
     except TimeoutError:
         raise ValueError(f"{where}: the pattern takes over {PROBE_SECONDS} s on a {len(probe):,}-character probe text: it "
                          f"backtracks catastrophically (nested or overlapping repetition), so it is refused") from None
+    if lossless and (lost := regex.sub(pattern, '', probe)):
+        raise ValueError(f"{where}: the pattern leaves characters such as {lost[:3]!r} unmatched, and a byte-level BPE "
+                         f"would drop them: its matches must cover any text")
 
 def _findall(rx:regex.Pattern, text:str, trusted:bool) -> list[str]:
     "`rx.findall(text)`; a pattern that is not one of ours runs under a time limit and raises a clear error past it."
@@ -396,7 +412,7 @@ class WordTokenizer(TokenizerBase):
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos): raise ValueError("duplicate words (or a word equal to a special token) in the vocabulary")
         self.lowercase, self.pattern = lowercase, pattern
-        self._re, self._trusted = regex.compile(pattern), pattern == WORD_PATTERN
+        self._re, self._trusted = _compile_pattern(pattern), pattern == WORD_PATTERN
 
     @classmethod
     def from_text(cls, text:str, # training text
@@ -407,7 +423,7 @@ class WordTokenizer(TokenizerBase):
                   pattern:str=WORD_PATTERN, # the regex that finds the words
                  ):
         "Count the words of `text` and keep the most frequent (ties in first-seen order)."
-        words = _findall(regex.compile(pattern), text.lower() if lowercase else text, pattern == WORD_PATTERN)
+        words = _findall(_compile_pattern(pattern), text.lower() if lowercase else text, pattern == WORD_PATTERN)
         counts = Counter(words).most_common(max_size)
         specials = set(special_tokens)
         return cls([w for w, n in counts if n >= min_freq and w not in specials], special_tokens, lowercase, pattern)
@@ -434,7 +450,7 @@ class WordTokenizer(TokenizerBase):
     def _from_items(cls, items, path):
         meta = _meta(items, path, known={'lowercase': bool, 'pattern': str})
         n, pattern = meta.get('pattern', (None, WORD_PATTERN))
-        if n: _check_pattern(pattern, f'{path}:{n}', pattern == WORD_PATTERN)
+        if n: _check_pattern(pattern, f'{path}:{n}', pattern == WORD_PATTERN, lossless=False)
         specials, words = _numbered_vocab(items, path, cls.kind, unique_across=True)
         if '<unk>' not in specials: raise ValueError(f"{path}: no special line for '<unk>', which a word tokenizer needs")
         return cls(words, specials, meta.get('lowercase', (0, False))[1], pattern)
@@ -456,7 +472,7 @@ def pre_tokenize(text:str, # text without special tokens
                 ) -> list[str]:
     "Split `text` into the chunks that BPE merges within (merges never cross a chunk boundary)."
     pattern = PATTERNS.get(pattern, pattern)
-    return _findall(regex.compile(pattern), text, pattern in PATTERNS.values())
+    return _findall(_compile_pattern(pattern), text, pattern in PATTERNS.values())
 
 def _merge(ids:list[int], pair:tuple[int,int], new:int) -> list[int]:
     "Replace every non-overlapping occurrence of `pair` in `ids` (left to right) by `new`."
@@ -621,7 +637,7 @@ class BPETokenizer(TokenizerBase):
         self.ranks, self.pattern = dict(ranks), pattern
         self.decoder = {i: b for b, i in self.ranks.items()}
         for s, i in self.special_tokens.items(): self.decoder[i] = s.encode('utf-8')
-        self._re, self._trusted = regex.compile(pattern), pattern in PATTERNS.values()
+        self._re, self._trusted = _compile_pattern(pattern), pattern in PATTERNS.values()
         self._vocab_size = max(self.decoder) + 1
         self._cache = {}
 
@@ -706,7 +722,7 @@ class BPETokenizer(TokenizerBase):
         meta = _meta(items, path, known={'pattern': str})
         if 'pattern' not in meta: raise ValueError(f"{path}: no 'pattern' line (a bpe file needs its pre-tokenization regex)")
         n, pattern = meta['pattern']
-        _check_pattern(pattern, f'{path}:{n}', PATTERNS.get(pattern, pattern) in PATTERNS.values())
+        _check_pattern(pattern, f'{path}:{n}', PATTERNS.get(pattern, pattern) in PATTERNS.values(), lossless=True)
         specials, toks = _pairs(items, 'special', path), []
         for n, i, s in _pairs(items, 'token', path):
             try: toks.append((n, i, _str_to_tok(s)))
