@@ -97,7 +97,7 @@ def test_bad_pattern_is_a_value_error_naming_the_line(toks, tmp_path, pattern):
 def test_pattern_must_cover_the_text_and_have_no_capturing_group(toks, tmp_path):
     "Before: a pattern that skips characters made a lossy BPE, and one with a group made findall return the groups."
     p, text = _saved(toks['bpe'], tmp_path)
-    for pattern, expect in [(r'\p{L}+', 'unmatched'), ('', 'unmatched'), (r'(\p{L}+)|\s+|.', 'capturing group')]:
+    for pattern, expect in [(r'\p{L}+', 'matches only'), ('', 'matches only'), (r'(\p{L}+)|\s+|.', 'capturing group')]:
         p.write_text(_with_pattern(text, pattern), encoding='utf-8')
         _fails(p, r':2: .*' + expect)
     with pytest.raises(ValueError, match='capturing group'): BPETokenizer(toks['bpe'].ranks, r'(\w+)|\W')
