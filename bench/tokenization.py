@@ -7,17 +7,19 @@ Training (Tiny Shakespeare, GPT-2 pre-tokenization, one core):
   - fast vs naive trainer at vocab 512 on the same text (the naive one on a prefix by default: it is slow by design);
   - fast vs HF `tokenizers` BpeTrainer (Rust, RAYON_NUM_THREADS=1) at vocab 512 and 4096 on all of Tiny Shakespeare.
 Encoding (Tiny Shakespeare, GPT-2's ranks):
-  - our pure-Python encoder (cold chunk cache, then warm) vs tiktoken with the same ranks, in MB/s.
+  - our pure-Python encoder (cold chunk cache, then warm) vs tiktoken with the same ranks, in MB/s;
+  - the cost of the pattern guard: the same regex written as `(?:...)` is not one of ours, so it is matched under a
+    time limit (`regex`'s `timeout=`); cold-cache encoding with it against the built-in pattern.
 Every timing is the best of --repeat runs, in process CPU time by default (all contenders run on one thread).
-Ratios are printed next to the numbers.
+Ratios are printed next to the numbers, and the headline ones again as `RATIO name=value` lines (tools/run_bench.py).
 """
-import argparse, os, platform, sys, time
+import argparse, importlib.util, os, platform, sys, time
 os.environ.setdefault('RAYON_NUM_THREADS', '1')     # HF tokenizers on one core, like ours
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from llm_nb.data import get_path, load_text
-from llm_nb.tokenization import BPETokenizer, bytes_to_unicode, train_bpe, train_bpe_naive
+from llm_nb.tokenization import GPT2_PATTERN, BPETokenizer, bytes_to_unicode, train_bpe, train_bpe_naive
 
 CLOCK = time.process_time  # CPU time of this process: everything timed here runs on one thread, and on a shared
                            # machine wall time mostly measures the neighbours (--clock wall to use it anyway)
@@ -57,16 +59,15 @@ def main():
     assert m_fast == m_naive, 'the naive and fast trainers disagree'
     print(f'vocab  512 on {len(small):>9,} chars: naive {t_naive:8.2f} s | fast {t_fast:6.2f} s | '
           f'fast is {t_naive / t_fast:6.1f}x faster (same {len(m_fast)} merges)')
-    try:
-        import tokenizers
-        have_hf = True
-    except ImportError:
-        have_hf = False; print('(HF tokenizers not installed: skipping its trainer)')
+    ratios = {'train_time_naive_over_fast': t_naive / t_fast}
+    have_hf = importlib.util.find_spec('tokenizers') is not None  # an optional peer
+    if not have_hf: print('(HF tokenizers not installed: skipping its trainer)')
     for v in (512, 4096):
         t_ours, merges = best(lambda: train_bpe(text, v), a.repeat)
         line = f'vocab {v:4} on {len(text):>9,} chars: fast {t_ours:6.2f} s'
         if have_hf:
             t_hf, hf = best(lambda: hf_train(text, v), a.repeat)
+            ratios[f'train_time_ours_over_hf_vocab{v}'] = t_ours / t_hf
             ours = BPETokenizer.from_merges(merges).ranks
             byte_of = {c: b for b, c in bytes_to_unicode().items()}
             theirs = {bytes(byte_of[c] for c in t): i for t, i in hf.get_vocab().items()}
@@ -96,5 +97,17 @@ def main():
     print(f'ours.to_tiktoken() {mb / t_tt2:6.2f} MB/s  ({t_tt2:.2f} s)  (same ids: {len(ids):,} tokens)')
     print(f'target: pure Python >= 25% of tiktoken -> cold {"met" if t_tt / t_cold >= .25 else "NOT met"}, '
           f'warm {"met" if t_tt / t_warm >= .25 else "NOT met"}')
+    ratios.update(encode_time_ours_cold_over_tiktoken=t_cold / t_tt, encode_time_ours_warm_over_tiktoken=t_warm / t_tt)
+
+    guarded = BPETokenizer(gpt2.ranks, f'(?:{GPT2_PATTERN})', gpt2.special_tokens)  # same matches, not one of ours
+    assert guarded._trusted is False and gpt2._trusted is True
+    def cold_guarded(): guarded._cache.clear(); return guarded.encode(text)
+    t_guard, ids_guard = best(cold_guarded, a.repeat)
+    assert ids_guard == ids
+    print(f'ours, cold cache, a pattern not ours (matched under a time limit) {mb / t_guard:6.2f} MB/s: '
+          f'{t_guard / t_cold:.2f}x the time with the built-in pattern')
+    ratios['encode_time_guarded_pattern_over_builtin'] = t_guard / t_cold
+    print()
+    for k, v in ratios.items(): print(f'RATIO {k}={v:.3f}')
 
 if __name__ == '__main__': main()

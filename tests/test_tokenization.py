@@ -1,6 +1,5 @@
 """Properties and error handling of llm_nb.tokenization: round trips (hypothesis), trainer agreement, the save
 format and its errors, GPT-2 file errors, batches."""
-import json
 import random
 
 import pytest

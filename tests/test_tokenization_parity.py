@@ -4,8 +4,8 @@ tiktoken's `gpt2` encoding is rebuilt here from the local `vocab.bpe` and `encod
 `tiktoken.load.data_gym_to_mergeable_bpe_ranks` and tiktoken's own GPT-2 regex, so no download is needed.
 """
 import pytest
-tiktoken = pytest.importorskip('tiktoken')
-import tiktoken.load
+pytest.importorskip('tiktoken')
+import tiktoken.load  # binds `tiktoken` too
 from tiktoken_ext.openai_public import r50k_pat_str
 
 from llm_nb.data import get_path, load_text
