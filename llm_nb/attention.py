@@ -7,7 +7,6 @@ __all__ = ['causal_mask', 'padding_mask', 'merge_masks', 'attention', 'MultiHead
            'attention_explorer']
 
 # %% ../nbs/03_attention.ipynb #105eed75
-import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

@@ -2,7 +2,6 @@
 
 Run: python -m pytest -q tests/test_attention.py
 """
-import math
 import pytest
 import torch
 import torch.nn as nn

@@ -4,7 +4,7 @@ Dependencies are not installed here (`--no-deps`): an unpinned torch would pull 
 that setup.py + settings.ini package the right files and metadata, which the import of `__version__` and the
 file list prove.
 """
-import configparser, subprocess, sys, venv
+import configparser, subprocess, venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
