@@ -1,4 +1,4 @@
-"""Benchmark for chapter 01 (tokenization): ours against the naive trainer, HF `tokenizers` and `tiktoken`, side by side.
+"""Benchmark for chapter 01a (byte-level BPE, `llm_nb.bpe`): ours against the naive trainer, HF `tokenizers` and `tiktoken`, side by side.
 
     python bench/tokenization.py                   # about 1-3 minutes on one core
     python bench/tokenization.py --naive-chars 0   # the naive trainer on all of Tiny Shakespeare too (several minutes)
