@@ -1,4 +1,4 @@
-"""Benchmark for chapter 01 (tokenization): ours against the naive trainer, HF `tokenizers` and `tiktoken`, side by side.
+"""Benchmark for chapter 01a (byte-level BPE, `llm_nb.bpe`): ours against the naive trainer, HF `tokenizers` and `tiktoken`, side by side.
 
     python bench/tokenization.py                   # about 1-3 minutes on one core
     python bench/tokenization.py --naive-chars 0   # the naive trainer on all of Tiny Shakespeare too (several minutes)
@@ -19,7 +19,7 @@ os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from llm_nb.data import get_path, load_text
-from llm_nb.tokenization import GPT2_PATTERN, BPETokenizer, bytes_to_unicode, train_bpe, train_bpe_naive
+from llm_nb.bpe import GPT2_PATTERN, BPETokenizer, bytes_to_unicode, train_bpe, train_bpe_naive
 
 CLOCK = time.process_time  # CPU time of this process: everything timed here runs on one thread, and on a shared
                            # machine wall time mostly measures the neighbours (--clock wall to use it anyway)

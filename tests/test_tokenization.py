@@ -1,13 +1,15 @@
-"""Properties and error handling of llm_nb.tokenization: round trips (hypothesis), trainer agreement, the save
+"""Properties and error handling of llm_nb.tokenization and llm_nb.bpe: round trips (hypothesis), trainer agreement, the save
 format and its errors, GPT-2 file errors, batches."""
-import random
+import os, random, subprocess, sys, warnings
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import llm_nb.tokenization as part1, llm_nb.bpe as part2
 from llm_nb.data import get_path, load_text
-from llm_nb.tokenization import (BPETokenizer, CharTokenizer, FORMAT_VERSION, Tokenizer, WordTokenizer, _bpe_heap,
-                                 _bpe_simple, load_tokenizer, pad_batch, pre_tokenize, train_bpe, train_bpe_naive)
+from llm_nb.tokenization import CharTokenizer, FORMAT_VERSION, Tokenizer, WordTokenizer, pad_batch
+from llm_nb.bpe import BPETokenizer, _bpe_heap, _bpe_simple, load_tokenizer, pre_tokenize, train_bpe, train_bpe_naive
 
 @pytest.fixture(scope='module')
 def shakespeare(): return load_text('tinyshakespeare')
@@ -208,3 +210,37 @@ def test_pre_tokenize_patterns():
 def test_protocol():
     for t in (CharTokenizer.from_text('ab'), WordTokenizer.from_text('a b'), BPETokenizer.train('ab ab', 257)):
         assert isinstance(t, Tokenizer)
+
+# --- the split into llm_nb.tokenization (part 1) and llm_nb.bpe (part 2) ----------------------------------------------
+def _fresh_python(code, tmp_path):
+    "Run `code` in a new interpreter (nothing imported yet) on this checkout; return its stdout and stderr."
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
+    r = subprocess.run([sys.executable, '-W', 'always::DeprecationWarning', '-c', code], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout, r.stderr
+
+def test_part1_does_not_import_part2(tmp_path):
+    out, _ = _fresh_python("import sys, llm_nb.tokenization; print('llm_nb.bpe' in sys.modules)", tmp_path)
+    assert out.split() == ['False']
+
+def test_moved_names_forward_for_one_release(tmp_path):
+    moved = part1._MOVED_TO_BPE
+    assert set(moved) <= set(part2.__all__) and not set(moved) & set(part1.__all__)
+    for name in moved:
+        with pytest.warns(DeprecationWarning, match=f'llm_nb.tokenization.{name} has moved to llm_nb.bpe'):
+            assert getattr(part1, name) is getattr(part2, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with pytest.raises(AttributeError, match='no attribute'): part1.no_such_name
+    # an old import in a fresh interpreter still loads a BPE file (the lazy import registers the 'bpe' kind)
+    BPETokenizer.train('the cat sat on the mat ' * 20, 270).save(tmp_path/'b.tok')
+    CharTokenizer.from_text('abc').save(tmp_path/'c.tok')
+    out, err = _fresh_python("from llm_nb.tokenization import load_tokenizer\n"
+                             "print(type(load_tokenizer('b.tok')).__name__, type(load_tokenizer('c.tok')).__name__)", tmp_path)
+    assert out.split() == ['BPETokenizer', 'CharTokenizer'] and 'DeprecationWarning' in err
+    # part 1 alone refuses a BPE file and says where the loader that knows it lives
+    _, err = _fresh_python("from llm_nb.tokenization import TokenizerBase\n"
+                           "try: TokenizerBase.load('b.tok')\nexcept ValueError as e: print(e, file=__import__('sys').stderr)", tmp_path)
+    assert "unknown tokenizer kind 'bpe'" in err and 'llm_nb.bpe.load_tokenizer' in err

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from llm_nb.tokenization import BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer
+from llm_nb.tokenization import CharTokenizer, WordTokenizer
+from llm_nb.bpe import BPETokenizer, load_tokenizer
 
 CATASTROPHIC = '(?:a|aa)+$'  # exponential backtracking: each extra 'a' before a mismatch multiplies the time
 

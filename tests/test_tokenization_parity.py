@@ -9,7 +9,7 @@ import tiktoken.load  # binds `tiktoken` too
 from tiktoken_ext.openai_public import r50k_pat_str
 
 from llm_nb.data import get_path, load_text
-from llm_nb.tokenization import BPETokenizer, CL100K_PATTERN, GPT2_PATTERN
+from llm_nb.bpe import BPETokenizer, CL100K_PATTERN, GPT2_PATTERN
 
 EOT = '<|endoftext|>'
 
