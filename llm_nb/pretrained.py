@@ -7,7 +7,7 @@ __all__ = ['SUPPORTED_ARCHITECTURES', 'MODEL_NAME', 'SMOLLM_PATTERN', 'PRE_TOKEN
            'permute_qk', 'gguf_config', 'gguf_tensor_names', 'check_gguf', 'gguf_state_dict', 'gpt_from_gguf',
            'GGUFTokenizer', 'gguf_tokenizer', 'render_chat', 'load', 'chat_ids', 'chat', 'export_gguf']
 
-# %% ../nbs/06a_pretrained.ipynb #1b412a4b
+# %% ../nbs/06a_pretrained.ipynb #85b71d6a
 from pathlib import Path
 import numpy as np, torch
 from .gguf_io import GGUFError, GGUFFile, GGML_TYPES, DEQUANTIZERS, read_gguf
@@ -17,7 +17,7 @@ from .tokenization import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
 from .generation import stream as _stream
 from .data import DATASETS, DataError, get_path, sha256_file
 
-# %% ../nbs/06a_pretrained.ipynb #ecdb2c4d
+# %% ../nbs/06a_pretrained.ipynb #647f2531
 def unpermute_qk(w:torch.Tensor, # (n_heads * head_dim, d) a Q or K weight as llama.cpp stores it
                  n_heads:int, # heads of that projection (query heads for Q, key/value heads for K)
                 ) -> torch.Tensor:
@@ -32,7 +32,7 @@ def permute_qk(w:torch.Tensor, # (n_heads * head_dim, d) a Q or K weight in Hugg
     out, d = w.shape
     return w.reshape(n_heads, 2, out // n_heads // 2, d).transpose(1, 2).reshape(out, d)
 
-# %% ../nbs/06a_pretrained.ipynb #a73f9f35
+# %% ../nbs/06a_pretrained.ipynb #5372d262
 SUPPORTED_ARCHITECTURES = ('llama',)
 MODEL_NAME = 'smollm2-135m-instruct-q4_1'  # the registered model (`llm_nb.data`)
 
@@ -99,7 +99,7 @@ def gguf_state_dict(f:GGUFFile, # a parsed GGUF file
         sd[ours] = w
     return sd
 
-# %% ../nbs/06a_pretrained.ipynb #a2556085
+# %% ../nbs/06a_pretrained.ipynb #30ad39cf
 def gpt_from_gguf(path:str|Path|GGUFFile, # a GGUF file of a supported architecture (or one already read)
                   dtype:torch.dtype=torch.float32, # the model's dtype
                  ) -> GPT:
@@ -118,7 +118,7 @@ def gpt_from_gguf(path:str|Path|GGUFFile, # a GGUF file of a supported architect
         raise GGUFError(f"{path}: no weights for {left[:5]}")
     return model.to(dtype).eval()
 
-# %% ../nbs/06a_pretrained.ipynb #061f041c
+# %% ../nbs/06a_pretrained.ipynb #86df3077
 # llama.cpp's `smollm` pre-tokenizer: every digit on its own (split first), then GPT-2's regex on the pieces in between.
 # As one regex: `\p{N}` isolates digits, and `\s+(?![^\s\p{N}])` lets a space run end before a digit as it would end a piece.
 SMOLLM_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?![^\s\p{N}])|\s+"""
@@ -170,7 +170,7 @@ def gguf_tokenizer(f:GGUFFile, # a parsed GGUF file with a `gpt2` (byte-level BP
     tok.bos_token_id = md.get('tokenizer.ggml.bos_token_id')
     return tok
 
-# %% ../nbs/06a_pretrained.ipynb #5d7611f6
+# %% ../nbs/06a_pretrained.ipynb #06a62e4e
 def render_chat(template:str, # a Jinja chat template (e.g. `tok.chat_template`)
                 messages:list[dict], # [{'role': 'system'|'user'|'assistant', 'content': str}, ...]
                 add_generation_prompt:bool=True, # end with the assistant's header, so the model answers
@@ -183,7 +183,7 @@ def render_chat(template:str, # a Jinja chat template (e.g. `tok.chat_template`)
     env.globals['raise_exception'] = raise_exception
     return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt, **kwargs)
 
-# %% ../nbs/06a_pretrained.ipynb #168a1647
+# %% ../nbs/06a_pretrained.ipynb #ffd5dcd9
 def load(name_or_path:str|Path=MODEL_NAME, # a registered model name (`llm_nb.data`) or a .gguf path
          sha256:str|None=None, # for a path: the expected SHA-256 (registered models are always checked)
          dtype:torch.dtype=torch.float32, # the model's dtype
@@ -217,7 +217,7 @@ def chat(model:GPT, # the model
     pieces = _stream(model, chat_ids(tok, messages), max_new_tokens, decode_bytes=tok.decode_bytes, eos_token_id=stops, **sampling)
     return pieces if stream else ''.join(pieces)
 
-# %% ../nbs/06a_pretrained.ipynb #240bfd00
+# %% ../nbs/06a_pretrained.ipynb #f53debce
 EXPORT_TYPES = ('F32', 'F16', 'Q8_0')
 
 def export_gguf(model:GPT, # a Llama-style GPT (rmsnorm, swiglu, rope, no biases)
