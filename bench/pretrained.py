@@ -76,7 +76,8 @@ def main():
     hf = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32).eval()
     prompt = chat_ids(tok, [{'role': 'user', 'content': 'Tell me about the history of Paris.'}])
     g_ours = lambda: generate(ours, prompt, a.new, temperature=0)
-    g_hf = lambda: hf.generate(torch.tensor([prompt]), max_new_tokens=a.new, do_sample=False, eos_token_id=None, pad_token_id=2)
+    x = torch.tensor([prompt])  # an explicit mask: else transformers masks the prompt's <|im_end|> (= pad_token_id)
+    g_hf = lambda: hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=a.new, do_sample=False, eos_token_id=None, pad_token_id=2)
     assert g_ours().tolist() == g_hf().tolist(), 'greedy ids differ'
     long = torch.tensor([tok.encode(load_text('tinyshakespeare'))[:a.prefill]])
     with torch.no_grad():

@@ -43,14 +43,16 @@ def test_logits_match_transformers_with_and_without_cache(ours, hf):
         ref = hf[0](ids).logits
         torch.testing.assert_close(model(ids), ref, atol=1e-4, rtol=0)
         cache = model.new_cache(64)
-        steps = [model(ids[:, :2], cache=cache)] + [model(ids[:, i:i+1], cache=cache) for i in range(2, ids.size(1))]
+        T = ids.size(1)   # prefill all but the last 4 tokens, then one at a time
+        steps = [model(ids[:, :T - 4], cache=cache)] + [model(ids[:, i:i+1], cache=cache) for i in range(T - 4, T)]
         torch.testing.assert_close(torch.cat(steps, 1), ref, atol=1e-4, rtol=0)
 
 def test_greedy_generate_matches_transformers(ours, hf):
     model, tok = ours
     ids = chat_ids(tok, [{'role': 'user', 'content': 'Write a haiku about autumn.'}])
     a = generate(model, ids, 64, temperature=0)[0].tolist()
-    b = hf[0].generate(torch.tensor([ids]), max_new_tokens=64, do_sample=False, eos_token_id=None, pad_token_id=2)[0].tolist()
+    x = torch.tensor([ids])   # an explicit mask: else transformers masks every id equal to pad_token_id (<|im_end|> in the prompt)
+    b = hf[0].generate(x, attention_mask=torch.ones_like(x), max_new_tokens=64, do_sample=False, eos_token_id=None, pad_token_id=2)[0].tolist()
     assert a == b
 
 def test_tokenizer_matches_transformers(ours, hf):
