@@ -6,8 +6,8 @@ import numpy as np, pytest, torch
 pytest.importorskip('gguf'); pytest.importorskip('transformers'); pytest.importorskip('accelerate')
 from llm_nb.data import DataError, get_path, load as load_data, load_text
 from llm_nb.generation import generate
-from llm_nb.gguf_io import GGUFError, read_gguf
-from llm_nb.pretrained import (chat, chat_ids, export_gguf, gguf_tokenizer, gpt_from_gguf, load, render_chat)
+from llm_nb.pretrained import (GGUFError, chat, chat_ids, export_gguf, gguf_tokenizer, gpt_from_gguf, load, read_gguf,
+                                render_chat)
 from llm_nb.transformer import GPT, GPTConfig
 
 try: PATH = get_path('smollm2-135m-instruct-q4_1', download=False)
