@@ -9,7 +9,7 @@
 
 Ratios are transformers' time / ours: >= 1.0 means ours is at least as fast.
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, contextlib, io, json, os, subprocess, sys, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 import torch
 
@@ -73,7 +73,8 @@ def main():
     from llm_nb.generation import generate
     from llm_nb.data import load_text
     ours, tok = load(path)
-    hf = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32).eval()
+    with contextlib.redirect_stderr(io.StringIO()):   # transformers' GGUF progress bar
+        hf = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32).eval()
     prompt = chat_ids(tok, [{'role': 'user', 'content': 'Tell me about the history of Paris.'}])
     g_ours = lambda: generate(ours, prompt, a.new, temperature=0)
     x = torch.tensor([prompt])  # an explicit mask: else transformers masks the prompt's <|im_end|> (= pad_token_id)
