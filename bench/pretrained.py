@@ -23,7 +23,7 @@ def _load(which, path, threads):
     torch.set_num_threads(threads)
     if which == 'ours':
         from llm_nb.pretrained import load
-        before = _peak_rss(); t = time.perf_counter(); model, tok = load(path)
+        before = _peak_rss(); t = time.perf_counter(); model, _ = load(path)
     else:
         import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
