@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 import transformers
 from transformers import GPT2Config, GPT2LMHeadModel
-from llm_nb.transformer import GPT, GPTConfig, generate
+from llm_nb.transformer import GPT, GPTConfig
+from llm_nb.generation import generate   # the course's one public decoder
 
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()

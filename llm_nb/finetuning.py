@@ -11,11 +11,11 @@ __all__ = ['ALPACA_HEAD', 'TEMPLATES', 'finetune_config', 'train_losses', 'split
            'SpanHead', 'best_span']
 
 # %% ../nbs/07_finetuning.ipynb #6fa0c737
-import copy, json, math, random, time
+import math, random
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import seed_everything, fmt_count, num_params
-from .transformer import GPT, GPTConfig, BERT, EncoderConfig, generate
+from .transformer import BERT
+from .generation import generate
 from .training import TrainConfig
 
 # %% ../nbs/07_finetuning.ipynb #96325d48

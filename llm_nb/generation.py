@@ -7,7 +7,7 @@ __all__ = ['LogitsProcessor', 'LogitsProcessorList', 'TemperatureLogitsWarper', 
            'MinPLogitsWarper', 'RepetitionPenaltyLogitsProcessor', 'PresenceFrequencyPenaltyLogitsProcessor',
            'NoRepeatNGramLogitsProcessor', 'StoppingCriteria', 'StoppingCriteriaList', 'MaxNewTokensCriteria',
            'EosTokenCriteria', 'StopStringCriteria', 'prepare_prompts', 'build_processors', 'generate', 'beam_search',
-           'StreamDecoder', 'stream', 'speculative_generate', 'perplexity', 'distinct_n']
+           'StreamDecoder', 'stream', 'speculative_generate', 'model_perplexity', 'distinct_n', 'sample_text']
 
 # %% ../nbs/06_generation.ipynb #a1823fac
 import codecs, math
@@ -163,11 +163,7 @@ def _block_size(model):
 
 def _new_cache(model):
     "A fresh per-layer cache for `model`, or None when it has none."
-    if hasattr(model, 'new_cache'): return model.new_cache()
-    try:
-        from llm_nb.transformer import make_cache
-        return make_cache(model)
-    except Exception: return None
+    return model.new_cache() if hasattr(model, 'new_cache') else None
 
 def _reorder_cache(cache, idx:Tensor):
     "Select batch rows `idx` of every tensor held by each layer's cache (for beam search)."
@@ -580,13 +576,13 @@ def speculative_generate(target, # the large model whose distribution we want
 
 # %% ../nbs/06_generation.ipynb #da30a60b
 @torch.no_grad()
-def perplexity(model, # any decoder of the package
+def model_perplexity(model, # any decoder of the package
                ids, # token ids of the passage: list or (N,) tensor, N >= 2
                stride:int|None=None, # how far the window moves (default: block_size // 2)
               ) -> float:
-    "Perplexity of a passage under `model`, with a sliding window when it is longer than the context."
+    "Perplexity of a passage under `model` (`perplexity(nll)` of chapter 05 turns a mean loss into one), with a sliding window when it is longer than the context."
     ids = torch.as_tensor(ids, dtype=torch.long).flatten()
-    if ids.numel() < 2: raise ValueError(f"perplexity needs at least 2 tokens, got {ids.numel()}")
+    if ids.numel() < 2: raise ValueError(f"model_perplexity needs at least 2 tokens, got {ids.numel()}")
     dev = next((p.device for p in model.parameters()), None) if isinstance(model, torch.nn.Module) else None
     if dev is not None: ids = ids.to(dev)
     N, bs = ids.numel(), _block_size(model) or ids.numel()
@@ -613,3 +609,20 @@ def distinct_n(texts, # generations: strings (n-grams of characters) or lists of
     if isinstance(texts, (str, bytes)) or (len(texts) and isinstance(texts[0], int)): texts = [texts]
     grams = [tuple(t[i:i + n]) for t in texts for i in range(len(t) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+# %% ../nbs/06_generation.ipynb #24e207d5
+def sample_text(model, # a decoder of the package (e.g. a `GPT`)
+                tok, # its tokenizer: `encode(str) -> ids`, `decode(ids) -> str`
+                prompt:str='\n', # text to continue ('' starts from token 0)
+                max_new_tokens:int=200, # tokens to add (may run past the context: the window slides)
+                temperature:float=0.8, # below 1 sharpens, 0 is greedy
+                top_k:int|None=None, # keep the k most likely tokens
+                top_p:float|None=None, # keep the smallest set with this much probability
+                seed:int|None=None, # for a reproducible sample
+               ) -> str:
+    "The prompt and its continuation by `generate` (with the KV cache), as text."
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(seed) if seed is not None else None
+    out = generate(model, tok.encode(prompt) if prompt else [0], max_new_tokens, temperature=temperature, top_k=top_k,
+                   top_p=top_p, generator=gen)
+    return tok.decode(out[0].tolist())

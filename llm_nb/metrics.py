@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 import torch
-import torch.nn.functional as F
-from .training import perplexity, bits_per_byte  # one definition, from the training chapter
+from .transformer import lm_loss  # the one next-token loss (chapter 04)
+from .training import perplexity, bits_per_byte  # noqa: F401 (one definition, from the training chapter; bits_per_byte re-exported)
 
 # %% ../nbs/08_metrics.ipynb #1b9f9210
 _13A_SYMBOLS = re.compile(r'([\{-\~\[-\` -\&\(-\+\:-\@\/])')  # { | } ~  [ \ ] ^ _ `  space ! " # $ % &  ( ) * +  : ; < = > ? @  /
@@ -575,10 +575,7 @@ def nll_from_logits(logits:torch.Tensor, # (..., V) unnormalised scores
     "Total NLL in nats and the number of scored tokens (computed in float32 or better)."
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} must be targets {tuple(targets.shape)} plus a vocabulary dimension")
-    V = logits.shape[-1]
-    lg = logits.reshape(-1, V)
-    if lg.dtype in (torch.float16, torch.bfloat16): lg = lg.float()
-    total = F.cross_entropy(lg, targets.reshape(-1), ignore_index=ignore_index, reduction='sum')
+    total = lm_loss(logits, targets, ignore_index, reduction='sum')   # chapter 04's loss: float32 or better
     return total.item(), int((targets != ignore_index).sum())
 
 def perplexity_from_logits(logits:torch.Tensor, # (..., V) unnormalised scores, e.g. (B, T, V)

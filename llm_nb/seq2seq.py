@@ -9,7 +9,7 @@ __all__ = ['SPECIALS', 'split_pairs', 'reference_groups', 'train_tokenizer', 'Tr
            'evaluate_translation', 'cross_attention']
 
 # %% ../nbs/09_translation.ipynb #784f3017
-import math, random, time
+import random, time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -19,10 +19,8 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # %% ../nbs/09_translation.ipynb #b884db3a
-from .core import seed_everything, num_params, fmt_count, fmt_time
-from .data import load
 from .tokenization import BPETokenizer
-from .transformer import Seq2SeqConfig, Seq2SeqTransformer, Seq2SeqCache
+from .transformer import Seq2SeqTransformer, Seq2SeqCache, lm_loss
 from .generation import generate, beam_search
 from .metrics import corpus_bleu, corpus_chrf
 from .training import Trainer, TrainConfig
@@ -212,7 +210,7 @@ class BahdanauSeq2Seq(nn.Module):
         "Teacher-forced logits (B, T, V); `(logits, loss)` when `targets` are given."
         logits = self.decode(tgt, self.encode(src, src_mask), src_mask)
         if targets is None: return logits
-        return logits, F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, lm_loss(logits, targets)
 
 # %% ../nbs/09_translation.ipynb #1d81ddf0
 @torch.no_grad()
@@ -274,8 +272,7 @@ def train_seq2seq(model:nn.Module, # `forward(src, tgt_in, src_mask, tgt_mask)` 
                                          collate_fn=lambda b: collate_pairs(b, pad_id))
     def loss_fn(m, b):
         logits = m(b['src'], b['tgt_in'], src_mask=b['src_mask'], tgt_mask=b['tgt_mask'])          # (B, T, V)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), b['labels'].reshape(-1),
-                               ignore_index=-100, label_smoothing=label_smoothing)
+        return lm_loss(logits, b['labels'], label_smoothing=label_smoothing)
     res = TrainResult()
     def record(trainer, event, info):
         if event != 'log': return

@@ -4,15 +4,17 @@
 
 # %% auto #0
 __all__ = ['PRESETS', 'ENCODER_PRESETS', 'SEQ2SEQ_PRESETS', 'layer_norm', 'rms_norm', 'LayerNorm', 'RMSNorm', 'gelu_tanh',
-           'FeedForward', 'SwiGLU', 'TransformerConfig', 'make_norm', 'make_mlp', 'Block', 'GPTConfig',
-           'check_token_ids', 'GPT', 'make_cache', 'count_params', 'flops_per_token', 'gpt2_config_from_hf',
-           'gpt2_config_to_hf', 'gpt2_to_hf_state_dict', 'gpt2_from_hf_state_dict', 'normalize_gpt2_keys',
-           'load_hf_weights', 'load_gpt2_state_dict', 'sample_next', 'generate', 'EncoderConfig', 'EncoderOutput',
-           'BERT', 'Seq2SeqConfig', 'Seq2SeqCache', 'Seq2SeqTransformer']
+           'FeedForward', 'SwiGLU', 'TransformerConfig', 'make_norm', 'make_mlp', 'Block', 'check_token_ids',
+           'make_positions', 'lm_loss', 'GPTConfig', 'GPT', 'make_cache', 'count_params', 'flops_per_token',
+           'gpt2_config_from_hf', 'gpt2_config_to_hf', 'gpt2_to_hf_state_dict', 'gpt2_from_hf_state_dict',
+           'normalize_gpt2_keys', 'load_hf_weights', 'load_gpt2_state_dict', 'sample_next', 'generate_simple',
+           'generate', 'EncoderConfig', 'EncoderOutput', 'BERT', 'mask_tokens', 'Seq2SeqConfig', 'Seq2SeqCache',
+           'Seq2SeqTransformer']
 
 # %% ../nbs/04_transformer.ipynb #ca987e18
-import json, math
-from dataclasses import dataclass, asdict, fields, replace
+import json, math, warnings
+from typing import ClassVar, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # %% ../nbs/04_transformer.ipynb #27fae3df
@@ -21,7 +23,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% ../nbs/04_transformer.ipynb #109c5d6b
-from .core import num_params
 from .embeddings import LearnedPositionalEmbedding, SinusoidalPositionalEncoding, RotaryEmbedding, alibi_bias
 from .attention import MultiHeadAttention, KVCache, causal_mask, padding_mask
 
@@ -139,6 +140,7 @@ class TransformerConfig:
     rope_interleaved:bool = False # RoPE pairing: False = GPT-NeoX/Llama-HF 'rotate half', True = RoFormer pairs
     tie_embeddings:bool = True # output head shares the token-embedding matrix
     init_std:float = 0.02 # std of the normal initialisation
+    _presets:ClassVar[dict] = {} # the named configurations of a subclass (`PRESETS`, `ENCODER_PRESETS` ...)
 
     def __post_init__(self):
         for name, allowed in [('norm', _NORMS), ('mlp', _MLPS), ('pos', _POS), ('norm_position', _NORM_POS)]:
@@ -156,6 +158,15 @@ class TransformerConfig:
         if self.d_ff is not None: return self.d_ff
         if self.mlp == 'swiglu': return 64 * math.ceil(8 * self.n_embd / 3 / 64)
         return 4 * self.n_embd
+
+    @classmethod
+    def from_preset(cls,
+                    name:str, # a key of the class's preset table
+                    **overrides, # fields to change, e.g. dropout=0.1
+                   ):
+        "The preset `name` of this config class with `overrides` applied."
+        if name not in cls._presets: raise ValueError(f"unknown preset {name!r}; choose one of {sorted(cls._presets)}")
+        return cls(**{**cls._presets[name], **overrides})
 
 def make_norm(cfg:TransformerConfig, # reads `norm`, `norm_eps`, `bias`
               ) -> nn.Module:
@@ -206,33 +217,6 @@ class Block(nn.Module):
         if memory is not None: x = self.ln_cross(x + self.drop(self.cross_attn(x, kv=memory, mask=memory_mask, cache=cross_cache)))
         return self.ln_2(x + self.drop(self.mlp(x)))
 
-# %% ../nbs/04_transformer.ipynb #269c2fa6
-@dataclass
-class GPTConfig(TransformerConfig):
-    "Configuration of a decoder-only `GPT` (GPT-2 small by default); `from_preset` gives the named ones."
-    embd_dropout:float|None = None # dropout on the embeddings; None = `dropout`
-
-    @classmethod
-    def from_preset(cls,
-                    name:str, # a key of `PRESETS`
-                    **overrides, # fields to change, e.g. dropout=0.1
-                   ) -> 'GPTConfig':
-        "The preset `name` with `overrides` applied."
-        if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
-
-_LLAMA = dict(norm='rmsnorm', norm_eps=1e-5, mlp='swiglu', pos='rope', bias=False, tie_embeddings=False)
-PRESETS = {
-    'gpt2':        dict(n_layer=12, n_head=12, n_embd=768),    # 124M
-    'gpt2-medium': dict(n_layer=24, n_head=16, n_embd=1024),   # 350M
-    'gpt2-large':  dict(n_layer=36, n_head=20, n_embd=1280),   # 774M
-    'gpt2-xl':     dict(n_layer=48, n_head=25, n_embd=1600),   # 1558M
-    'shakespeare-char': dict(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),  # nanoGPT's
-    'gpt-tiny':    dict(block_size=256, n_layer=4, n_head=4, n_embd=128),       # GPT-2 vocabulary, CPU-sized
-    'gpt-micro':   dict(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=32),  # byte-level, for tests
-    'llama-tiny':  dict(vocab_size=512, block_size=256, n_layer=4, n_head=8, n_kv_head=2, n_embd=128, **_LLAMA),
-}
-
 # %% ../nbs/04_transformer.ipynb #4cb7cebd
 def check_token_ids(idx:torch.Tensor, # (B, T) token ids
                     vocab_size:int, # ids must lie in [0, vocab_size)
@@ -263,6 +247,53 @@ def _init_weights(model:nn.Module, std:float, n_layer:int):
             nn.init.ones_(mod.weight)
             if getattr(mod, 'bias', None) is not None: nn.init.zeros_(mod.bias)
 
+# %% ../nbs/04_transformer.ipynb #4c59fc8a
+def make_positions(cfg:TransformerConfig, # reads `pos`, `block_size`, `n_embd`, `head_dim`, `rope_base`, `rope_interleaved`
+                   allowed:tuple=('learned', 'sinusoidal', 'rope', 'alibi'), # the schemes the calling model supports
+                   owner:str='the model', # named in the error message
+                  ) -> tuple[nn.Module|None, RotaryEmbedding|None]:
+    "`(additive positions or None, shared RoPE or None)` for `cfg.pos`."
+    if cfg.pos not in allowed: raise ValueError(f"{owner} supports pos={', '.join(repr(a) for a in allowed)}; got {cfg.pos!r}")
+    if cfg.pos == 'learned': return LearnedPositionalEmbedding(cfg.block_size, cfg.n_embd), None
+    if cfg.pos == 'sinusoidal': return SinusoidalPositionalEncoding(cfg.n_embd, max_len=cfg.block_size), None
+    if cfg.pos == 'rope': return None, RotaryEmbedding(cfg.head_dim, max_seq_len=cfg.block_size, base=cfg.rope_base, interleaved=cfg.rope_interleaved)
+    return None, None
+
+# %% ../nbs/04_transformer.ipynb #c431c615
+def lm_loss(logits:torch.Tensor, # (B, T, V) unnormalised scores for the next token at every position
+            targets:torch.Tensor, # (B, T) the next tokens; positions equal to `ignore_index` do not count
+            ignore_index:int=-100, # target value that marks positions to skip
+            reduction:str='mean', # 'mean' over counted tokens, 'sum', or 'none' (returns (B, T))
+            label_smoothing:float=0.0, # spread this much target probability uniformly over the vocabulary (Szegedy et al. 2016)
+           ) -> torch.Tensor:
+    "Next-token cross-entropy (mean negative log-likelihood in nats) of `targets` under `logits`, in float32 or better."
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} disagree: "
+                         f"expected logits (B, T, V) with targets (B, T)")
+    lg = logits.reshape(-1, logits.size(-1))                            # (B*T, V)
+    if lg.dtype not in (torch.float32, torch.float64): lg = lg.float()   # half-precision logits are scored in float32
+    loss = F.cross_entropy(lg, targets.reshape(-1), ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+    return loss.view(targets.shape) if reduction == 'none' else loss
+
+# %% ../nbs/04_transformer.ipynb #269c2fa6
+_LLAMA = dict(norm='rmsnorm', norm_eps=1e-5, mlp='swiglu', pos='rope', bias=False, tie_embeddings=False)
+PRESETS = {
+    'gpt2':        dict(n_layer=12, n_head=12, n_embd=768),    # 124M
+    'gpt2-medium': dict(n_layer=24, n_head=16, n_embd=1024),   # 350M
+    'gpt2-large':  dict(n_layer=36, n_head=20, n_embd=1280),   # 774M
+    'gpt2-xl':     dict(n_layer=48, n_head=25, n_embd=1600),   # 1558M
+    'nanogpt-shakespeare': dict(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),  # nanoGPT's char model
+    'gpt-tiny':    dict(block_size=256, n_layer=4, n_head=4, n_embd=128),       # GPT-2 vocabulary, CPU-sized
+    'gpt-micro':   dict(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=32),  # byte-level, for tests
+    'llama-tiny':  dict(vocab_size=512, block_size=256, n_layer=4, n_head=8, n_kv_head=2, n_embd=128, **_LLAMA),
+}
+
+@dataclass
+class GPTConfig(TransformerConfig):
+    "Configuration of a decoder-only `GPT` (GPT-2 small by default); `from_preset` gives the named ones (`PRESETS`)."
+    embd_dropout:float|None = None # dropout on the embeddings; None = `dropout`
+    _presets = PRESETS
+
 # %% ../nbs/04_transformer.ipynb #dc881f60
 class GPT(nn.Module):
     "A decoder-only Transformer language model (GPT-2 and, by configuration, Llama-style models)."
@@ -272,11 +303,8 @@ class GPT(nn.Module):
         super().__init__()
         self.config = cfg = config
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.rope = None
-        if cfg.pos == 'learned': self.wpe = LearnedPositionalEmbedding(cfg.block_size, cfg.n_embd)
-        elif cfg.pos == 'sinusoidal': self.wpe = SinusoidalPositionalEncoding(cfg.n_embd, max_len=cfg.block_size)
-        elif cfg.pos == 'rope':
-            self.rope = RotaryEmbedding(cfg.head_dim, max_seq_len=cfg.block_size, base=cfg.rope_base, interleaved=cfg.rope_interleaved)
+        wpe, self.rope = make_positions(cfg, owner='GPT')
+        if wpe is not None: self.wpe = wpe
         # post-norm blocks expect unit-scale input: normalise the embeddings first, as BERT does (pre-norm needs no such step)
         self.ln_emb = make_norm(cfg) if cfg.norm_position == 'post' else nn.Identity()
         self.drop = nn.Dropout(cfg.dropout if cfg.embd_dropout is None else cfg.embd_dropout)
@@ -334,8 +362,14 @@ class GPT(nn.Module):
             x = block(x, mask=mask, cache=None if cache is None else cache[i], positions=rope_pos)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))                                 # (B, T, V)
         if targets is None: return logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-100)
-        return logits, loss
+        return logits, lm_loss(logits, targets)
+
+    def flops_per_token(self,
+                        seq_len:int|None=None, # context length T (default: block_size)
+                        training:bool=False, # forward + backward instead of forward only
+                       ) -> int:
+        "FLOPs per token of this model (the formula `flops_per_token` below); the trainer asks models for it to report MFU."
+        return flops_per_token(self.config, seq_len, training)
 
 def make_cache(model:nn.Module, # a `GPT` (or any model with `new_cache`)
                max_len:int|None=None, # tokens the cache can hold (default: the model's block_size)
@@ -549,7 +583,7 @@ def sample_next(logits:torch.Tensor, # (B, V) logits of the last position
     return torch.multinomial(logits.softmax(-1), 1, generator=generator)
 
 @torch.no_grad()
-def generate(model:nn.Module, # a `GPT`
+def generate_simple(model:nn.Module, # a `GPT`
              idx:torch.Tensor, # (B, T) prompt ids
              max_new_tokens:int, # how many tokens to append
              temperature:float=1.0, # 0 = greedy
@@ -558,7 +592,7 @@ def generate(model:nn.Module, # a `GPT`
              use_cache:bool=True, # run the prompt once and then one token per step (KV cache)
              generator:torch.Generator|None=None, # random generator, for reproducible sampling
             ) -> torch.Tensor: # (B, T + max_new_tokens)
-    "Extend `idx` by `max_new_tokens` tokens (greedy or sampled), with or without the KV cache; runs in eval mode."
+    "The teaching loop: extend `idx` by `max_new_tokens` tokens (greedy or sampled), with or without the KV cache; runs in eval mode."
     block = model.config.block_size
     if idx.shape[1] + max_new_tokens > block:
         raise ValueError(f"prompt of {idx.shape[1]} tokens + max_new_tokens={max_new_tokens} exceeds the context block_size={block}")
@@ -575,7 +609,20 @@ def generate(model:nn.Module, # a `GPT`
     finally: model.train(was_training)
     return idx
 
+# %% ../nbs/04_transformer.ipynb #c03d7105
+def generate(*args, **kwargs):
+    "Deprecated (kept for one release): the teaching loop, now `generate_simple`; the course's decoder is `llm_nb.generation.generate`."
+    warnings.warn("llm_nb.transformer.generate is deprecated: use llm_nb.generation.generate (or generate_simple, the teaching loop)",
+                  DeprecationWarning, stacklevel=2)
+    return generate_simple(*args, **kwargs)
+
 # %% ../nbs/04_transformer.ipynb #7cc78a9f
+ENCODER_PRESETS = {
+    'bert-base': dict(n_layer=12, n_head=12, n_embd=768),    # 110M
+    'bert-tiny': dict(n_layer=2, n_head=2, n_embd=128),      # Turc et al. 2019's smallest
+    'bert-micro': dict(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=32),  # for tests
+}
+
 @dataclass
 class EncoderConfig(TransformerConfig):
     "Configuration of an encoder-only `BERT` (BERT-base by default); `from_preset` gives the named ones."
@@ -587,21 +634,7 @@ class EncoderConfig(TransformerConfig):
     norm_eps:float = 1e-12
     type_vocab_size:int = 2 # segment (token-type) embeddings; 0 = none
     n_classes:int = 0 # size of a classifier on the pooled output; 0 = none
-
-    @classmethod
-    def from_preset(cls,
-                    name:str, # a key of `ENCODER_PRESETS`
-                    **overrides, # fields to change
-                   ) -> 'EncoderConfig':
-        "The encoder preset `name` with `overrides` applied."
-        if name not in ENCODER_PRESETS: raise ValueError(f"unknown preset {name!r}; choose one of {sorted(ENCODER_PRESETS)}")
-        return cls(**{**ENCODER_PRESETS[name], **overrides})
-
-ENCODER_PRESETS = {
-    'bert-base': dict(n_layer=12, n_head=12, n_embd=768),    # 110M
-    'bert-tiny': dict(n_layer=2, n_head=2, n_embd=128),      # Turc et al. 2019's smallest
-    'bert-micro': dict(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=32),  # for tests
-}
+    _presets = ENCODER_PRESETS
 
 @dataclass
 class EncoderOutput:
@@ -622,11 +655,8 @@ class BERT(nn.Module):
         self.config = cfg = config
         d = cfg.n_embd
         self.wte = nn.Embedding(cfg.vocab_size, d)
-        self.rope = None
-        if cfg.pos == 'learned': self.wpe = LearnedPositionalEmbedding(cfg.block_size, d)
-        elif cfg.pos == 'sinusoidal': self.wpe = SinusoidalPositionalEncoding(d, max_len=cfg.block_size)
-        elif cfg.pos == 'rope': self.rope = RotaryEmbedding(cfg.head_dim, max_seq_len=cfg.block_size, base=cfg.rope_base, interleaved=cfg.rope_interleaved)
-        else: raise ValueError("BERT supports pos='learned', 'sinusoidal' or 'rope'")
+        wpe, self.rope = make_positions(cfg, ('learned', 'sinusoidal', 'rope'), 'BERT')
+        if wpe is not None: self.wpe = wpe
         self.wtt = nn.Embedding(cfg.type_vocab_size, d) if cfg.type_vocab_size else None
         self.ln_emb = make_norm(cfg) if cfg.norm_position == 'post' else nn.Identity()
         self.drop = nn.Dropout(cfg.dropout)
@@ -667,14 +697,39 @@ class BERT(nn.Module):
         if targets is not None or mlm:
             out.mlm_logits = self.mlm_head(hidden)
             if targets is not None:
-                losses.append(F.cross_entropy(out.mlm_logits.reshape(-1, cfg.vocab_size).float(), targets.reshape(-1), ignore_index=-100))
+                losses.append(lm_loss(out.mlm_logits, targets))
         if self.classifier is not None:
             out.logits = self.classifier(self.drop(out.pooled))
             if labels is not None: losses.append(F.cross_entropy(out.logits.float(), labels))
         if losses: out.loss = sum(losses)
         return out
 
+# %% ../nbs/04_transformer.ipynb #1ac4f132
+def mask_tokens(ids:torch.Tensor, # (B, T) token ids
+                mask_id:int, # id of the mask token
+                vocab_size:int, # random replacements are drawn from [0, vocab_size)
+                p:float=0.15, # fraction of positions chosen for prediction
+                special_ids:Iterable[int]=(), # ids never chosen (padding, [CLS] ...)
+                generator:torch.Generator|None=None, # for reproducible masks
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    "BERT's masking: returns (inputs, targets); chosen positions are 80% [MASK], 10% random, 10% kept; targets -100 elsewhere."
+    g = dict(generator=generator, device=ids.device)
+    chosen = torch.rand(ids.shape, **g) < p                                  # (B, T)
+    for s in special_ids: chosen &= ids != s
+    targets = torch.where(chosen, ids, torch.full_like(ids, -100))
+    u = torch.rand(ids.shape, **g)
+    inputs = torch.where(chosen & (u < 0.8), torch.full_like(ids, mask_id), ids)
+    rnd = chosen & (u >= 0.8) & (u < 0.9)
+    inputs = torch.where(rnd, torch.randint(vocab_size, ids.shape, **g), inputs)
+    return inputs, targets
+
 # %% ../nbs/04_transformer.ipynb #96732fc4
+SEQ2SEQ_PRESETS = {
+    'transformer-base': dict(),                                           # Vaswani et al. 2017, Table 3 "base"
+    'transformer-big': dict(n_head=16, n_embd=1024, d_ff=4096, dropout=0.3),
+    'transformer-tiny': dict(vocab_size=1000, block_size=128, n_layer=2, n_head=4, n_embd=64, d_ff=256, dropout=0.1),
+}
+
 @dataclass
 class Seq2SeqConfig(TransformerConfig):
     "Configuration of an encoder–decoder `Seq2SeqTransformer` (Vaswani et al.'s base model by default)."
@@ -695,20 +750,7 @@ class Seq2SeqConfig(TransformerConfig):
     @property
     def dec_layers(self) -> int: return self.n_decoder_layer or self.n_layer
 
-    @classmethod
-    def from_preset(cls,
-                    name:str, # a key of `SEQ2SEQ_PRESETS`
-                    **overrides, # fields to change
-                   ) -> 'Seq2SeqConfig':
-        "The encoder–decoder preset `name` with `overrides` applied."
-        if name not in SEQ2SEQ_PRESETS: raise ValueError(f"unknown preset {name!r}; choose one of {sorted(SEQ2SEQ_PRESETS)}")
-        return cls(**{**SEQ2SEQ_PRESETS[name], **overrides})
-
-SEQ2SEQ_PRESETS = {
-    'transformer-base': dict(),                                           # Vaswani et al. 2017, Table 3 "base"
-    'transformer-big': dict(n_head=16, n_embd=1024, d_ff=4096, dropout=0.3),
-    'transformer-tiny': dict(vocab_size=1000, block_size=128, n_layer=2, n_head=4, n_embd=64, d_ff=256, dropout=0.1),
-}
+    _presets = SEQ2SEQ_PRESETS
 
 # %% ../nbs/04_transformer.ipynb #30a5e202
 @dataclass
@@ -727,13 +769,13 @@ class Seq2SeqTransformer(nn.Module):
         super().__init__()
         self.config = cfg = config
         d = cfg.n_embd
-        if cfg.pos == 'alibi': raise ValueError("Seq2SeqTransformer supports pos='sinusoidal', 'learned' or 'rope'")
+        allowed = ('sinusoidal', 'learned', 'rope')
+        if cfg.pos not in allowed: make_positions(cfg, allowed, 'Seq2SeqTransformer')   # raises before any layer is built
         self.tgt_emb = nn.Embedding(cfg.vocab_size, d)
         self.src_emb = self.tgt_emb if cfg.src_vocab_size is None else nn.Embedding(cfg.src_vocab_size, d)
-        self.rope = None
-        if cfg.pos == 'sinusoidal': self.src_pos = self.tgt_pos = SinusoidalPositionalEncoding(d, max_len=cfg.block_size)
-        elif cfg.pos == 'learned': self.src_pos, self.tgt_pos = LearnedPositionalEmbedding(cfg.block_size, d), LearnedPositionalEmbedding(cfg.block_size, d)
-        else: self.rope = RotaryEmbedding(cfg.head_dim, max_seq_len=cfg.block_size, base=cfg.rope_base, interleaved=cfg.rope_interleaved)
+        pos, self.rope = make_positions(cfg, allowed, 'Seq2SeqTransformer')
+        if pos is not None:   # a sinusoidal table is shared; learned tables are one per side
+            self.src_pos, self.tgt_pos = pos, (make_positions(cfg, allowed)[0] if cfg.pos == 'learned' else pos)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = nn.ModuleList([Block(cfg, causal=False, rope=self.rope) for _ in range(cfg.n_layer)])
         self.decoder = nn.ModuleList([Block(cfg, causal=True, cross=True, rope=self.rope) for _ in range(cfg.dec_layers)])
@@ -797,4 +839,4 @@ class Seq2SeqTransformer(nn.Module):
         "Logits (B, T, V) for teacher-forced decoding; `(logits, loss)` when `targets` are given."
         logits = self.decode(tgt, self.encode(src, src_mask), src_mask, tgt_mask)
         if targets is None: return logits
-        return logits, F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-100)
+        return logits, lm_loss(logits, targets)

@@ -5,7 +5,7 @@ import pytest, torch
 from dataclasses import replace
 transformers = pytest.importorskip('transformers')
 from transformers import GPT2Config, GPT2LMHeadModel
-from llm_nb.transformer import (GPT, GPTConfig, BERT, EncoderConfig, Seq2SeqTransformer, Seq2SeqConfig, generate,
+from llm_nb.transformer import (GPT, GPTConfig, BERT, EncoderConfig, Seq2SeqTransformer, Seq2SeqConfig, generate_simple,
                                 load_hf_weights, gpt2_config_from_hf)
 
 transformers.logging.set_verbosity_error()
@@ -150,19 +150,19 @@ def test_generate_cache_equals_no_cache(preset):
     torch.manual_seed(0)
     m = GPT(GPTConfig.from_preset(preset)).eval()
     prompt = torch.randint(0, m.config.vocab_size, (2, 7))
-    a = generate(m, prompt, 20, temperature=0)
-    b = generate(m, prompt, 20, temperature=0, use_cache=False)
+    a = generate_simple(m, prompt, 20, temperature=0)
+    b = generate_simple(m, prompt, 20, temperature=0, use_cache=False)
     assert torch.equal(a, b)
     for kw in [dict(temperature=0.8), dict(top_k=5), dict(top_p=0.7, temperature=1.3)]:
-        a = generate(m, prompt, 20, generator=torch.Generator().manual_seed(3), **kw)
-        b = generate(m, prompt, 20, use_cache=False, generator=torch.Generator().manual_seed(3), **kw)
+        a = generate_simple(m, prompt, 20, generator=torch.Generator().manual_seed(3), **kw)
+        b = generate_simple(m, prompt, 20, use_cache=False, generator=torch.Generator().manual_seed(3), **kw)
         assert torch.equal(a, b), kw
 
 def test_generate_restores_training_mode_and_matches_hf_greedy(tmp_path):
     hf, folder = make_hf(tmp_path, 48, 3, 2, 100, 64, {})
     ours = GPT.from_pretrained(folder).train()
     prompt = torch.randint(0, 100, (1, 5))
-    out = generate(ours, prompt, 20, temperature=0)
+    out = generate_simple(ours, prompt, 20, temperature=0)
     assert ours.training
     ref = hf.eval().generate(prompt, max_new_tokens=20, do_sample=False, pad_token_id=0)
     assert torch.equal(out, ref)
@@ -228,3 +228,39 @@ def test_sliding_cache_with_rope_equals_window():
             ref = m(idx[:, max(0, t - W + 1):t + 1])[:, -1]
             torch.testing.assert_close(step, ref, atol=1e-5, rtol=0)
     assert cache[0].length == W and cache[0].position == 14
+
+
+def test_deprecated_generate_alias_warns_and_matches_the_teaching_loop():
+    import llm_nb.transformer as tr
+    m = GPT(GPTConfig.from_preset('gpt-micro')).eval()
+    p = torch.tensor([[3, 1, 4]])
+    with pytest.warns(DeprecationWarning, match='llm_nb.generation.generate'):
+        old = tr.generate(m, p, 5, temperature=0)
+    assert torch.equal(old, generate_simple(m, p, 5, temperature=0))
+
+def test_from_preset_is_one_method_for_the_three_configs():
+    for cls, name in [(GPTConfig, 'gpt-micro'), (EncoderConfig, 'bert-micro'), (Seq2SeqConfig, 'transformer-tiny')]:
+        assert cls.from_preset.__func__ is GPTConfig.from_preset.__func__
+        c = cls.from_preset(name, dropout=0.25)
+        assert isinstance(c, cls) and c.dropout == 0.25
+        with pytest.raises(ValueError, match='unknown preset'): cls.from_preset('nope')
+    assert 'shakespeare-char' not in GPTConfig._presets      # the name belongs to the training recipe
+
+def test_models_count_their_flops_and_share_the_loss():
+    from llm_nb.transformer import flops_per_token, lm_loss
+    c = GPTConfig.from_preset('gpt-micro')
+    m = GPT(c)
+    assert m.flops_per_token(32, training=True) == flops_per_token(c, 32, training=True)
+    x = torch.randint(0, c.vocab_size, (2, 8))
+    logits, loss = m(x, x)
+    assert torch.equal(loss, lm_loss(logits, x))
+
+def test_positions_are_checked_by_each_model():
+    with pytest.raises(ValueError, match="BERT supports pos="):
+        BERT(EncoderConfig.from_preset('bert-micro', pos='alibi'))
+    with pytest.raises(ValueError, match="Seq2SeqTransformer supports pos="):
+        Seq2SeqTransformer(Seq2SeqConfig.from_preset('transformer-tiny', pos='alibi'))
+    s = Seq2SeqTransformer(Seq2SeqConfig.from_preset('transformer-tiny', pos='learned'))
+    assert s.src_pos is not s.tgt_pos                       # learned tables: one per side
+    s = Seq2SeqTransformer(Seq2SeqConfig.from_preset('transformer-tiny'))
+    assert s.src_pos is s.tgt_pos                           # the sinusoidal table is shared
