@@ -12,10 +12,10 @@ nanoGPT's way (20 random batches of 12 x 64) and on the whole validation split, 
 Known differences: nanoGPT also applies weight decay to the embeddings (we do not), and its vocabulary/split are
 the same (65 characters, last 10% for validation).
 """
-import argparse, math, time
+import argparse, time
 import numpy as np, torch
 from llm_nb.core import seed_everything, fmt_count, fmt_time, num_params, Timer
-from llm_nb.training import build_run, Trainer, get_windows, lm_loss, peak_flops
+from llm_nb.training import build_run, Trainer, get_windows, peak_flops
 
 NANOGPT_VAL = 1.88          # README of karpathy/nanoGPT, CPU recipe for shakespeare_char
 

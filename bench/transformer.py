@@ -8,7 +8,6 @@ Prints forward+backward training tokens/s and greedy generation tokens/s (KV cac
 (> 1 means ours is faster). The two models' logits are checked to agree before timing.
 """
 import argparse, os, statistics, sys, tempfile, time
-from dataclasses import replace
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch
 from .transformer import GPT, GPTConfig
-from .embeddings import RotaryEmbedding
-from .tokenization import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
+from .positions import RotaryEmbedding
+from .bpe import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
 from .generation import stream as _stream
 from .data import DATASETS, DataError, get_path, sha256_file
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # %% ../nbs/09_translation.ipynb #b884db3a
-from .tokenization import BPETokenizer
+from .bpe import BPETokenizer
 from .transformer import Seq2SeqTransformer, Seq2SeqCache, lm_loss
 from .generation import generate, beam_search
 from .metrics import corpus_bleu, corpus_chrf

@@ -26,7 +26,8 @@ from safetensors.torch import save_model as _save_weights, load_model as _load_w
 from tqdm.auto import tqdm
 from .core import get_device, best_dtype, autocast, seed_everything, Timer, fmt_count
 from .data import DATASETS, load_text
-from .tokenization import CharTokenizer, BPETokenizer, load_tokenizer
+from .tokenization import CharTokenizer
+from .bpe import BPETokenizer, load_tokenizer
 from .transformer import GPT, GPTConfig, lm_loss, mask_tokens  # noqa: F401 (mask_tokens moved to chapter 04: re-exported for one release)
 
 # %% ../nbs/05_training.ipynb #cd3e889b

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% ../nbs/04_transformer.ipynb #109c5d6b
-from .embeddings import LearnedPositionalEmbedding, SinusoidalPositionalEncoding, RotaryEmbedding, alibi_bias
+from .positions import LearnedPositionalEmbedding, SinusoidalPositionalEncoding, RotaryEmbedding, alibi_bias
 from .attention import MultiHeadAttention, KVCache, causal_mask, padding_mask
 
 # %% ../nbs/04_transformer.ipynb #b29b0319

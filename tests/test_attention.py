@@ -154,7 +154,7 @@ def test_errors_name_sizes():
 @given(mha_shapes(), st.data())
 @settings(**SETTINGS)
 def test_rope_cached_decoding_equals_full_pass(s, data):
-    from llm_nb.embeddings import RotaryEmbedding
+    from llm_nb.positions import RotaryEmbedding
     torch.manual_seed(s['seed'])
     B, T, H, C = s['B'], s['T'], s['H'], s['H'] * s['D']
     rope = RotaryEmbedding(s['D'], max_seq_len=32, interleaved=data.draw(st.booleans()))
@@ -168,7 +168,7 @@ def test_rope_cached_decoding_equals_full_pass(s, data):
 
 
 def test_rope_rejected_for_cross_attention():
-    from llm_nb.embeddings import RotaryEmbedding
+    from llm_nb.positions import RotaryEmbedding
     layer = MultiHeadAttention(16, 4, rope=RotaryEmbedding(4))
     with pytest.raises(ValueError, match='self-attention only'): layer(torch.randn(1, 3, 16), kv=torch.randn(1, 5, 16))
 
@@ -177,7 +177,7 @@ def test_rope_rejected_for_cross_attention():
 @settings(**SETTINGS)
 def test_sliding_cache_equals_banded_mask(W, T, seed, use_rope):
     "A sliding KVCache of W positions, one token at a time == a full pass where each query sees its last W keys."
-    from llm_nb.embeddings import RotaryEmbedding
+    from llm_nb.positions import RotaryEmbedding
     torch.manual_seed(seed)
     layer = MultiHeadAttention(16, 4, n_kv_heads=2, causal=True, rope=RotaryEmbedding(4, 32) if use_rope else None).eval()
     x = torch.randn(2, T, 16)

@@ -64,6 +64,6 @@ def test_tokenizer_train(tmp_path):
              '--out', str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     sys.path.insert(0, str(ROOT))
-    from llm_nb.tokenization import load_tokenizer
+    from llm_nb.bpe import load_tokenizer
     tok = load_tokenizer(out)
     assert tok.vocab_size == 300 and tok.decode(tok.encode('To be, or not to be')) == 'To be, or not to be'

@@ -3,7 +3,7 @@ import copy, math
 import pytest, torch, torch.nn as nn
 from hypothesis import given, settings, strategies as st
 from llm_nb.transformer import GPT, GPTConfig, BERT, EncoderConfig
-from llm_nb.finetuning import (classification_metrics, confusion_matrix, encode_labels, InstructionDataset, sft_collate,
+from llm_nb.finetuning import (classification_metrics, encode_labels, InstructionDataset, sft_collate,
                                sft_loss, apply_lora, merge_lora, unmerge_lora, save_adapters, load_adapters, lora_layers,
                                dpo_loss, sequence_logprobs, SequenceClassifier, set_trainable, make_dpo_loss,
                                PreferenceDataset, preference_collate, finetune_config, train_losses)

@@ -4,7 +4,7 @@ Random sentences are drawn from a small vocabulary (so n-grams overlap often) th
 that the 13a tokenizer treats specially, accented French, Chinese characters, digits and symbols, and includes
 empty hypotheses and single words. `sacrebleu` and `rouge-score` are dev-only dependencies used here as oracles.
 """
-import math, re, string
+import re, string
 from collections import Counter
 
 import pytest

@@ -64,11 +64,7 @@ def test_hidden_heading_detector():
     assert hidden_headings([code('#| export\n# a comment\nx = 1  # ## not at the start'), code('#\n#|hide\n###')]) == []
     assert hidden_headings([dict(cell_type='markdown', source='## A real heading')]) == []
 
-# Chapter 04's section 5 heading sits at the end of a code cell today; its fix lands from another branch of issue 15.
-# strict: once the heading is a markdown cell this xfail fails, so the mark is removed rather than forgotten.
-_KNOWN_HIDDEN = {'04_transformer.ipynb': pytest.mark.xfail(strict=True, reason="section 5's heading is a comment in a code cell")}
-
-@pytest.mark.parametrize('nb', [pytest.param(p, marks=_KNOWN_HIDDEN.get(p.name, ())) for p in NBS], ids=lambda p: p.name)
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
 def test_no_heading_hidden_in_code(nb):
     found = hidden_headings(json.loads(nb.read_text(encoding='utf-8'))['cells'])
     assert not found, f'{nb.name}: make these markdown cells:\n' + '\n'.join(found)

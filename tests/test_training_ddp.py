@@ -1,7 +1,6 @@
 """Data parallelism: 2 gloo processes under torchrun give the losses of 1 process with the same global batch."""
-import json, os, shutil, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,10 +1,9 @@
 """Checkpoints of `llm_nb.training`: exact resume, atomic writes, corruption detection, the NaN guard."""
-import os, shutil
-from pathlib import Path
+import os
 import numpy as np, pytest, torch
 from llm_nb.core import seed_everything
 from llm_nb.training import (LMData, LSTMLM, TrainConfig, Trainer, CheckpointError, NonFiniteLossError,
-                             find_checkpoint, load_checkpoint, verify_checkpoint, save_checkpoint, get_lr, decay_report)
+                             find_checkpoint, load_checkpoint, verify_checkpoint, get_lr, decay_report)
 
 def _data(V=13, n=6000, seed=0):
     rng = np.random.default_rng(seed)

@@ -2,7 +2,6 @@
 import json, os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pytest, torch
-from dataclasses import replace
 transformers = pytest.importorskip('transformers')
 from transformers import GPT2Config, GPT2LMHeadModel
 from llm_nb.transformer import (GPT, GPTConfig, BERT, EncoderConfig, Seq2SeqTransformer, Seq2SeqConfig, generate_simple,
