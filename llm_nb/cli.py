@@ -11,8 +11,9 @@ import argparse, ast, dataclasses, json, sys, time
 from pathlib import Path
 from .core import fmt_count, fmt_time
 from .transformer import GPTConfig
-from .training import (RECIPES, TrainConfig, Trainer, CheckpointError, build_run, resolve_recipe, find_checkpoint,
-                             load_model, load_corpus, make_tokenizer, setup_distributed, cleanup_distributed)
+from .checkpoint import CheckpointError, find_checkpoint
+from .training import TrainConfig, Trainer, setup_distributed, cleanup_distributed
+from .runs import RECIPES, build_run, resolve_recipe, load_model, load_corpus, make_tokenizer
 from .generation import sample_text
 
 # %% ../nbs/06b_cli.ipynb #a0b266d2

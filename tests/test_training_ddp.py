@@ -9,7 +9,8 @@ import json, os, sys
 import numpy as np, torch
 torch.set_num_threads(1)
 from llm_nb.core import seed_everything
-from llm_nb.training import LMData, LSTMLM, TrainConfig, Trainer, setup_distributed, cleanup_distributed
+from llm_nb.lmdata import LMData, LSTMLM
+from llm_nb.training import TrainConfig, Trainer, setup_distributed, cleanup_distributed
 rank, world = setup_distributed()
 rng = np.random.default_rng(0)
 x = rng.integers(0, 17, 8000)

@@ -1,9 +1,10 @@
-"""Checkpoints of `llm_nb.training`: exact resume, atomic writes, corruption detection, the NaN guard."""
+"""Checkpoints (`llm_nb.checkpoint`) through the trainer (`llm_nb.training`): exact resume, atomic writes, corruption detection, the NaN guard."""
 import os
 import numpy as np, pytest, torch
 from llm_nb.core import seed_everything
-from llm_nb.training import (LMData, LSTMLM, TrainConfig, Trainer, CheckpointError, NonFiniteLossError,
-                             find_checkpoint, load_checkpoint, verify_checkpoint, get_lr, decay_report)
+from llm_nb.lmdata import LMData, LSTMLM
+from llm_nb.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, verify_checkpoint
+from llm_nb.training import TrainConfig, Trainer, NonFiniteLossError, get_lr, decay_report
 
 def _data(V=13, n=6000, seed=0):
     rng = np.random.default_rng(seed)

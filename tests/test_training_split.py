@@ -1,0 +1,33 @@
+"""Chapter 05 in four modules: each name has one home, and `llm_nb.training` keeps the old imports working."""
+import os, subprocess, sys, warnings
+from pathlib import Path
+import pytest
+import llm_nb.lmdata as lmdata, llm_nb.checkpoint as checkpoint, llm_nb.training as training, llm_nb.runs as runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_moved_names_reexported_from_training():
+    for mod in (lmdata, checkpoint):
+        for name in mod.__all__:
+            assert name in training.__all__ and getattr(training, name) is getattr(mod, name), name
+    assert not set(lmdata.__all__) & set(checkpoint.__all__)
+
+def test_runs_names_forward_lazily_for_one_release():
+    moved = training._MOVED_TO_RUNS
+    assert set(moved) == set(runs.__all__) and not set(moved) & set(training.__all__)
+    for name in moved:
+        with pytest.warns(DeprecationWarning, match=f'llm_nb.training.{name} has moved to llm_nb.runs'):
+            assert getattr(training, name) is getattr(runs, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with pytest.raises(AttributeError, match='no attribute'): training.no_such_name
+
+def _fresh(code):
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    return subprocess.run([sys.executable, '-W', 'always::DeprecationWarning', '-c', code], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+
+def test_training_does_not_import_runs_and_old_import_still_works():
+    assert _fresh("import sys, llm_nb.training; print('llm_nb.runs' in sys.modules)").stdout.split() == ['False']
+    r = _fresh("from llm_nb.training import build_run, RECIPES; print(build_run.__module__, 'tiny' in RECIPES)")
+    assert r.stdout.split() == ['llm_nb.runs', 'True'] and 'DeprecationWarning' in r.stderr
