@@ -463,6 +463,7 @@ def cleanup_distributed():
 # Recipes, `build_run` and `load_model` moved to `llm_nb.runs` (chapter 05 part 4), and the token pipeline, the
 # baselines and the checkpoints to `llm_nb.lmdata` and `llm_nb.checkpoint` (parts 1 and 2, imported above).
 # `llm_nb.runs` builds on this module, so its names are forwarded lazily, with a DeprecationWarning, for one release.
+# (The same few lines as `llm_nb.tokenization`'s forwarding to `llm_nb.bpe`, on purpose: each is deleted next release.)
 _MOVED_TO_RUNS = ('RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer',
                   'tokenizer_text', 'build_run', 'load_model')
 _all_ = ['uniform_loss', 'perplexity', 'bits_per_byte', 'token_dtype', 'tokenize_to_memmap', 'LMData', 'get_windows',
