@@ -86,14 +86,15 @@ def verify_checkpoint(folder:str|Path, # a checkpoint folder
 def load_checkpoint(folder:str|Path, # a checkpoint folder
                     model:nn.Module|None=None, # load the weights into this model (strict)
                     map_location='cpu', # where trainer_state tensors go
-                   ) -> tuple[dict, dict]:
-    "Verify and load a checkpoint: fills `model` and returns `(config, trainer_state)`."
+                   ) -> tuple[dict, dict|None]:
+    "Verify and load a checkpoint: fills `model` and returns `(config, trainer_state)` (None for a weights-only model)."
     config = verify_checkpoint(folder)
     if model is not None:
         try: _load_weights(_unwrap(model), str(Path(folder)/'model.safetensors'), strict=True)
         except Exception as e:
             raise CheckpointError(f"checkpoint {folder}: the weights do not fit the model ({e})") from None
-    state = torch.load(Path(folder)/'trainer_state.pt', map_location=map_location, weights_only=True)
+    ts = Path(folder)/'trainer_state.pt'      # a shipped model (models/NAME) keeps its weights, not the optimizer
+    state = torch.load(ts, map_location=map_location, weights_only=True) if ts.is_file() else None
     return config, state
 
 def find_checkpoint(run_dir:str|Path, # a run folder holding step-NNNNNN/ and best/ (or a checkpoint folder itself)

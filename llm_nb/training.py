@@ -308,6 +308,8 @@ class Trainer:
         "Load weights and trainer state from a checkpoint, so `fit` continues exactly where it stopped."
         folder = find_checkpoint(path)
         _, st = load_checkpoint(folder, self.model, map_location='cpu')
+        if st is None: raise CheckpointError(f"{folder} holds a model's weights but no trainer_state.pt: load it with "
+                                             "`load_model`; a run can only resume from a checkpoint the trainer wrote")
         self.load_state_dict(st)
         return self
 
