@@ -35,7 +35,8 @@ class TemperatureLogitsWarper(LogitsProcessor):
     "Divide the scores by `temperature` (> 0)."
     def __init__(self, temperature:float): # > 0; use greedy decoding for temperature 0
         self.temperature = check_number('temperature', temperature, 0, lo_open=True)
-    def __call__(self, input_ids, scores): return scores / self.temperature
+    def __call__(self, input_ids, scores):   # shifted by the max first, so a tiny temperature gives 0 and -inf, never inf/inf
+        return (scores - scores.amax(-1, keepdim=True)) / self.temperature
 
 class TopKLogitsWarper(LogitsProcessor):
     "Keep the `top_k` highest scores (and any tied with the k-th); the rest get -inf."
@@ -83,7 +84,7 @@ class RepetitionPenaltyLogitsProcessor(LogitsProcessor):
         self.penalty = check_number('repetition_penalty', penalty, 0, lo_open=True)
     def __call__(self, input_ids, scores):
         seen = scores.gather(-1, input_ids)                                     # (B, T)
-        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty).clamp(max=torch.finfo(scores.dtype).max)
         return scores.scatter(-1, input_ids, seen)
 
 class PresenceFrequencyPenaltyLogitsProcessor(LogitsProcessor):
@@ -93,7 +94,8 @@ class PresenceFrequencyPenaltyLogitsProcessor(LogitsProcessor):
         self.presence, self.frequency = check_number('presence_penalty', presence), check_number('frequency_penalty', frequency)
     def __call__(self, input_ids, scores):
         counts = torch.zeros_like(scores).scatter_add_(-1, input_ids, torch.ones_like(input_ids, dtype=scores.dtype))
-        return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+        out = scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+        return out.clamp(max=torch.finfo(scores.dtype).max)   # a huge negative penalty must not make +inf (NaN after softmax)
 
 class NoRepeatNGramLogitsProcessor(LogitsProcessor):
     "Forbid tokens that would repeat an n-gram of size `ngram_size` already in the context."
@@ -332,8 +334,8 @@ def _setup(model, prompt_ids, max_new_tokens, temperature, do_sample, eos_token_
     device = next((p.device for p in model.parameters()), None) if isinstance(model, torch.nn.Module) else None
     ids, mask = prepare_prompts(prompt_ids, attention_mask, pad, _block_size(model), truncate, device)
     V = getattr(getattr(model, 'config', None), 'vocab_size', None) or getattr(model, 'vocab_size', None)
-    if isinstance(V, int) and max(int(ids.max()), pad) >= V:
-        raise ValueError(f"token ids must be < vocab_size={V}; got prompt ids up to {int(ids.max())} and pad_token_id={pad}")
+    for name, top in (('eos_token_id', max(eos, default=0)), ('pad_token_id', pad), ('prompt_ids', int(ids.max()))):
+        if isinstance(V, int) and top >= V: raise ValueError(f"{name} must be token ids < vocab_size={V}, got {top}")
     sample = (temperature != 0) if do_sample is None else bool(do_sample)
     procs = build_processors(temperature, sample=sample, **proc_kw)
     return ids, mask, eos, pad, sample, procs
@@ -377,6 +379,11 @@ def _gather_beams(t:Tensor, idx:Tensor) -> Tensor:
     "Select along dim 1 of `t (B, N, ...)` with `idx (B, K)`."
     while idx.dim() < t.dim(): idx = idx.unsqueeze(-1)
     return torch.take_along_dim(t, idx, dim=1)
+
+def _len_norm(L:int, alpha:float) -> float:
+    "L ** alpha, saturating instead of overflowing (a huge |alpha| is pointless, but must not crash)."
+    try: return max(float(L) ** alpha, 1e-300)
+    except OverflowError: return math.inf
 
 @torch.no_grad()
 def beam_search(model, # any decoder of the package
@@ -439,7 +446,7 @@ def beam_search(model, # any decoder of the package
         # candidates among the top nb that just finished enter the finished pool with their length-penalised score
         just_done = hits & top_nb[None]
         L = cur + 1 - T0
-        s = top_lp / (L ** length_penalty)
+        s = top_lp / _len_norm(L, length_penalty)
         s = s + (fin_done.all(-1, keepdim=True) & (early_stopping is True)).float() * -1e9
         s = s + (~can_improve).float() * -1e9 + (~just_done).float() * -1e9
         merged = torch.cat([fin_scores, s], 1).topk(nb, dim=-1).indices
@@ -451,7 +458,7 @@ def beam_search(model, # any decoder of the package
         cur += 1
         # can the best running beam still beat the worst finished one?
         best_L = (max_len - T0) if (early_stopping == "never" and length_penalty > 0) else (cur - T0)
-        best_running = run_scores[:, :1] / (best_L ** length_penalty)
+        best_running = run_scores[:, :1] / _len_norm(best_L, length_penalty)
         worst_fin = torch.where(fin_done, fin_scores.min(1, keepdim=True).values, torch.tensor(-1e9, device=dev))
         can_improve = can_improve & (best_running > worst_fin).any(-1, keepdim=True)
         if not (can_improve.any() and not (fin_done.all() and early_stopping is True) and not hits.all()): break
