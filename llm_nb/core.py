@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['get_device', 'best_dtype', 'autocast', 'gpu_ready', 'quiet_native', 'seed_everything', 'Timer', 'fmt_count',
-           'fmt_time', 'num_params']
+           'fmt_time', 'check_number', 'num_params']
 
 # %% ../nbs/00_core.ipynb #85cbf147
-import contextlib, math, os, random, sys, time
+import contextlib, math, numbers, os, random, sys, time
 import numpy as np
 import torch
 
@@ -131,6 +131,27 @@ def fmt_time(seconds:float, # a duration
     if m < 60: return f'{m}m{s:02d}s'
     h, m = divmod(m, 60)
     return f'{h}h{m:02d}m{s:02d}s'
+
+# %% ../nbs/00_core.ipynb #c4ecc002
+def check_number(name:str, # the argument's name, used in the message
+                 value, # the value to check
+                 lo:float|None=None, # lower bound (None: none)
+                 hi:float|None=None, # upper bound (None: none)
+                 integer:bool=False, # require an int (bools are rejected)
+                 lo_open:bool=False, # exclude `lo` itself
+                 hi_open:bool=False, # exclude `hi` itself
+                ) -> int|float:
+    "`value` as an int (or float) when it is a finite number in range; otherwise a `TypeError`/`ValueError` naming `name` and the range."
+    rng = (f" in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}" if lo is not None and hi is not None else
+           f" {'>' if lo_open else '>='} {lo}" if lo is not None else f" {'<' if hi_open else '<='} {hi}" if hi is not None else '')
+    want = f"{name} must be {'an int' if integer else 'a finite number'}{rng}, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real):
+        if integer and isinstance(value, numbers.Real) and not isinstance(value, bool): raise ValueError(want)
+        raise TypeError(want)
+    v = int(value) if integer else float(value)
+    if not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and (v >= hi if hi_open else v > hi)):
+        raise ValueError(want)
+    return v
 
 # %% ../nbs/00_core.ipynb #00c825cd
 def num_params(model:torch.nn.Module, # any PyTorch module

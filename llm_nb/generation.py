@@ -10,11 +10,12 @@ __all__ = ['LogitsProcessor', 'LogitsProcessorList', 'TemperatureLogitsWarper', 
            'StreamDecoder', 'stream', 'speculative_generate', 'model_perplexity', 'distinct_n', 'sample_text']
 
 # %% ../nbs/06_generation.ipynb #a1823fac
-import codecs, math
+import codecs, math, numbers
 from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .core import check_number
 
 # %% ../nbs/06_generation.ipynb #fb4e3a00
 class LogitsProcessor:
@@ -33,18 +34,15 @@ _NEG_INF = float('-inf')
 class TemperatureLogitsWarper(LogitsProcessor):
     "Divide the scores by `temperature` (> 0)."
     def __init__(self, temperature:float): # > 0; use greedy decoding for temperature 0
-        if not isinstance(temperature, (int, float)) or not temperature > 0 or math.isinf(temperature):
-            raise ValueError(f"temperature must be a finite number > 0 here, got {temperature!r} (generate() treats 0 as greedy)")
-        self.temperature = float(temperature)
-    def __call__(self, input_ids, scores): return scores / self.temperature
+        self.temperature = check_number('temperature', temperature, 0, lo_open=True)
+    def __call__(self, input_ids, scores):   # shifted by the max first, so a tiny temperature gives 0 and -inf, never inf/inf
+        return (scores - scores.amax(-1, keepdim=True)) / self.temperature
 
 class TopKLogitsWarper(LogitsProcessor):
     "Keep the `top_k` highest scores (and any tied with the k-th); the rest get -inf."
     def __init__(self, top_k:int, # number of tokens to keep, >= 1
                  min_tokens_to_keep:int=1): # never keep fewer than this
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
-        self.top_k = max(top_k, min_tokens_to_keep)
+        self.top_k = max(check_number('top_k', top_k, 1, integer=True), check_number('min_tokens_to_keep', min_tokens_to_keep, 1, integer=True))
     def __call__(self, input_ids, scores):
         k = min(self.top_k, scores.size(-1))
         kth = torch.topk(scores, k, dim=-1).values[..., -1:]                    # (B, 1)
@@ -54,9 +52,8 @@ class TopPLogitsWarper(LogitsProcessor):
     "Nucleus sampling: keep the smallest set of most likely tokens whose probability sums to >= `top_p`."
     def __init__(self, top_p:float, # in (0, 1]; 1 keeps everything
                  min_tokens_to_keep:int=1): # never keep fewer than this
-        if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-        self.top_p, self.min_keep = float(top_p), min_tokens_to_keep
+        self.top_p = check_number('top_p', top_p, 0, 1, lo_open=True)
+        self.min_keep = check_number('min_tokens_to_keep', min_tokens_to_keep, 1, integer=True)
     def __call__(self, input_ids, scores):
         if self.top_p >= 1.0: return scores
         sorted_scores, order = scores.sort(dim=-1, descending=True)            # (B, V)
@@ -70,9 +67,8 @@ class MinPLogitsWarper(LogitsProcessor):
     "Keep tokens whose probability is at least `min_p` times that of the most likely token."
     def __init__(self, min_p:float, # in [0, 1]
                  min_tokens_to_keep:int=1): # never keep fewer than this
-        if not isinstance(min_p, (int, float)) or not 0 <= min_p <= 1:
-            raise ValueError(f"min_p must be in [0, 1], got {min_p!r}")
-        self.min_p, self.min_keep = float(min_p), min_tokens_to_keep
+        self.min_p = check_number('min_p', min_p, 0, 1)
+        self.min_keep = check_number('min_tokens_to_keep', min_tokens_to_keep, 1, integer=True)
     def __call__(self, input_ids, scores):
         probs = scores.softmax(-1)
         remove = probs < self.min_p * probs.max(-1, keepdim=True).values
@@ -85,28 +81,26 @@ class MinPLogitsWarper(LogitsProcessor):
 class RepetitionPenaltyLogitsProcessor(LogitsProcessor):
     "CTRL's penalty: the score of every token already in the context is divided by `penalty` (multiplied if negative)."
     def __init__(self, penalty:float): # > 0; 1 = no change, > 1 discourages repetition
-        if not isinstance(penalty, (int, float)) or not penalty > 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {penalty!r}")
-        self.penalty = float(penalty)
+        self.penalty = check_number('repetition_penalty', penalty, 0, lo_open=True)
     def __call__(self, input_ids, scores):
         seen = scores.gather(-1, input_ids)                                     # (B, T)
-        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty).clamp(max=torch.finfo(scores.dtype).max)
         return scores.scatter(-1, input_ids, seen)
 
 class PresenceFrequencyPenaltyLogitsProcessor(LogitsProcessor):
     "Subtract `presence`·[count>0] + `frequency`·count from each token's score (OpenAI-style penalties)."
     def __init__(self, presence:float=0.0, # flat penalty for any token already present
                  frequency:float=0.0): # penalty per occurrence
-        self.presence, self.frequency = float(presence), float(frequency)
+        self.presence, self.frequency = check_number('presence_penalty', presence), check_number('frequency_penalty', frequency)
     def __call__(self, input_ids, scores):
         counts = torch.zeros_like(scores).scatter_add_(-1, input_ids, torch.ones_like(input_ids, dtype=scores.dtype))
-        return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+        out = scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+        return out.clamp(max=torch.finfo(scores.dtype).max)   # a huge negative penalty must not make +inf (NaN after softmax)
 
 class NoRepeatNGramLogitsProcessor(LogitsProcessor):
     "Forbid tokens that would repeat an n-gram of size `ngram_size` already in the context."
     def __init__(self, ngram_size:int): # n >= 1
-        if not isinstance(ngram_size, int) or ngram_size < 1: raise ValueError(f"ngram_size must be an int >= 1, got {ngram_size!r}")
-        self.n = ngram_size
+        self.n = check_number('no_repeat_ngram_size', ngram_size, 1, integer=True)
     def __call__(self, input_ids, scores):
         B, T = input_ids.shape
         if T + 1 < self.n: return scores
@@ -118,6 +112,25 @@ class NoRepeatNGramLogitsProcessor(LogitsProcessor):
         return scores
 
 # %% ../nbs/06_generation.ipynb #1b08eed4
+def _eos_list(eos_token_id, name='eos_token_id') -> list[int]:
+    "None, one id or a list of ids, as a list of checked ids."
+    if eos_token_id is None: return []
+    ids = list(eos_token_id) if isinstance(eos_token_id, (list, tuple)) else [eos_token_id]
+    return [check_number(name, i, 0, integer=True) for i in ids]
+
+def _stop_list(stop_strings) -> list[str]:
+    "None (no stop string), one string or a list of strings, as a list; an empty string is an error, never ignored."
+    stops = [] if stop_strings is None else list(stop_strings) if isinstance(stop_strings, (list, tuple)) else [stop_strings]
+    bad = [s for s in stops if not isinstance(s, str) or not s]
+    if bad: raise (ValueError if isinstance(bad[0], str) else TypeError)(f"stop_strings must be non-empty strings, got {stop_strings!r}")
+    return stops
+
+def _callables(name, xs) -> list:
+    "None or a list of callables (processors, criteria), as a list."
+    if xs is not None and (not isinstance(xs, (list, tuple)) or not all(map(callable, xs))):
+        raise TypeError(f"{name} must be a list of callables, got {xs!r}")
+    return list(xs or [])
+
 class StoppingCriteria:
     "Base class: given all tokens `(B, T)` and the prompt length, return a bool `(B,)`: which rows are done."
     def __call__(self, input_ids:Tensor, prompt_len:int) -> Tensor: raise NotImplementedError
@@ -132,14 +145,14 @@ class StoppingCriteriaList(list):
 class MaxNewTokensCriteria(StoppingCriteria):
     "Done once `max_new_tokens` tokens were generated."
     def __init__(self, max_new_tokens:int): # number of generated tokens after which a row is done
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = check_number('max_new_tokens', max_new_tokens, 0, integer=True)
     def __call__(self, input_ids, prompt_len):
         return torch.full((input_ids.size(0),), input_ids.size(1) - prompt_len >= self.max_new_tokens, device=input_ids.device)
 
 class EosTokenCriteria(StoppingCriteria):
     "Done when the last token is one of the end-of-sequence ids."
     def __init__(self, eos_token_id:int|Sequence[int]): # one id or several
-        self.eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id))
+        self.eos = torch.tensor(_eos_list(eos_token_id), dtype=torch.long)
     def __call__(self, input_ids, prompt_len):
         return torch.isin(input_ids[:, -1], self.eos.to(input_ids.device))
 
@@ -147,9 +160,8 @@ class StopStringCriteria(StoppingCriteria):
     "Done when the decoded generated text contains one of `stop_strings` (which may span several tokens)."
     def __init__(self, stop_strings:str|Sequence[str], # text(s) that end generation
                  decode:Callable[[list], str]): # token ids -> text (e.g. `tokenizer.decode`)
-        self.stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings)
-        if not self.stops or any(not isinstance(s, str) or not s for s in self.stops):
-            raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
+        self.stops = _stop_list(stop_strings)
+        if not self.stops: raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
         if decode is None: raise ValueError("stop strings need a `decode` function (token ids -> text)")
         self.decode = decode
     def __call__(self, input_ids, prompt_len):
@@ -221,20 +233,32 @@ def prepare_prompts(prompt_ids, # list of ids, list of lists (ragged is fine), o
                     device=None, # where to put the tensors (default: where they are / CPU)
                    ) -> tuple[Tensor, Tensor|None]:
     "Left-pad prompts into `(B, T)` ids and a `(B, T)` mask (None when no row is padded)."
+    pad_token_id = check_number('pad_token_id', pad_token_id, 0, integer=True)
+    if hasattr(prompt_ids, '__array__') and not isinstance(prompt_ids, Tensor): prompt_ids = torch.as_tensor(prompt_ids)  # NumPy
     if isinstance(prompt_ids, Tensor):
+        if prompt_ids.is_floating_point() or prompt_ids.is_complex() or prompt_ids.dtype == torch.bool:
+            raise TypeError(f"prompt_ids must hold integer token ids, got a {prompt_ids.dtype} tensor (a float is never rounded to an id)")
         ids = prompt_ids.long()
         if ids.dim() == 1: ids = ids[None]
         if ids.dim() != 2: raise ValueError(f"prompt_ids must be 1-D or 2-D, got shape {tuple(prompt_ids.shape)}")
         if ids.size(0) == 0 or ids.size(1) == 0: raise ValueError(f"empty prompt (shape {tuple(ids.shape)}): give at least one token, e.g. a BOS/EOS id")
-        mask = None if attention_mask is None else attention_mask.to(ids.device).long()
+        mask = None if attention_mask is None else torch.as_tensor(attention_mask, device=ids.device)
+        if mask is not None and ((mask != 0) & (mask != 1)).any(): raise ValueError("attention_mask must hold only 0 (padding) and 1 (token)")
+        mask = None if mask is None else mask.long()
         if mask is not None and mask.shape != ids.shape: raise ValueError(f"attention_mask shape {tuple(mask.shape)} != prompt shape {tuple(ids.shape)}")
         rows = None
     else:
-        rows = [list(prompt_ids)] if len(prompt_ids) == 0 or not isinstance(prompt_ids[0], (list, tuple, Tensor)) else [list(map(int, r)) for r in prompt_ids]
+        if not isinstance(prompt_ids, Sequence) or isinstance(prompt_ids, str):
+            raise TypeError(f"prompt_ids must be a list of token ids, a list of lists or a tensor, got {type(prompt_ids).__name__}")
+        nested = len(prompt_ids) > 0 and isinstance(prompt_ids[0], (list, tuple, Tensor))
+        rows = [r.tolist() if isinstance(r, Tensor) else list(r) for r in prompt_ids] if nested else [list(prompt_ids)]
+        bad = next((x for r in rows for x in r if isinstance(x, bool) or not isinstance(x, numbers.Integral)), None)
+        if bad is not None: raise TypeError(f"prompt_ids must hold integer token ids, got {bad!r} ({type(bad).__name__}); a float is never rounded to an id")
         if any(len(r) == 0 for r in rows): raise ValueError("empty prompt: give at least one token, e.g. a BOS/EOS id")
         T = max(len(r) for r in rows)
         ids = torch.tensor([[pad_token_id] * (T - len(r)) + r for r in rows], dtype=torch.long)
         mask = torch.tensor([[0] * (T - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+    if (ids < 0).any(): raise ValueError(f"prompt_ids must be token ids >= 0, got {int(ids.min())}")
     if mask is not None and (mask.sum(-1) == 0).any(): raise ValueError("a prompt row has no real token (its attention_mask is all 0)")
     if block_size is not None and ids.size(1) > block_size:
         if not truncate:
@@ -259,10 +283,14 @@ def build_processors(temperature:float=1.0, # >= 0; 0 or 1 adds no warper
                      sample:bool=True, # add the sampling warpers (temperature, top-k/p, min-p)
                     ) -> LogitsProcessorList:
     "The processor chain for these settings (validated); warpers only when sampling."
-    if not isinstance(temperature, (int, float)) or temperature < 0 or math.isnan(temperature):
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    temperature = check_number('temperature', temperature, 0)   # every argument is checked, used or not
+    if top_k is not None: check_number('top_k', top_k, 1, integer=True)
+    if top_p is not None: check_number('top_p', top_p, 0, 1, lo_open=True)
+    if min_p is not None: check_number('min_p', min_p, 0, 1)
+    if repetition_penalty is not None: check_number('repetition_penalty', repetition_penalty, 0, lo_open=True)
+    presence_penalty, frequency_penalty = check_number('presence_penalty', presence_penalty), check_number('frequency_penalty', frequency_penalty)
+    no_repeat_ngram_size = check_number('no_repeat_ngram_size', no_repeat_ngram_size, 0, integer=True)
+    logits_processors = _callables('logits_processors', logits_processors)
     procs = LogitsProcessorList()
     if repetition_penalty is not None and repetition_penalty != 1.0: procs.append(RepetitionPenaltyLogitsProcessor(repetition_penalty))
     if presence_penalty or frequency_penalty: procs.append(PresenceFrequencyPenaltyLogitsProcessor(presence_penalty, frequency_penalty))
@@ -273,12 +301,7 @@ def build_processors(temperature:float=1.0, # >= 0; 0 or 1 adds no warper
         if top_k is not None: procs.append(TopKLogitsWarper(top_k))
         if top_p is not None: procs.append(TopPLogitsWarper(top_p))
         if min_p is not None: procs.append(MinPLogitsWarper(min_p))
-    else:   # still validate the arguments a user gave
-        if top_k is not None: TopKLogitsWarper(top_k)
-        if min_p is not None: MinPLogitsWarper(min_p)
     return procs
-
-def _eos_list(eos_token_id): return [] if eos_token_id is None else [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
 
 @torch.no_grad()
 def _decode_steps(model, ids, mask, max_new_tokens, procs, criteria, sample, eos, pad, use_cache, generator):
@@ -304,11 +327,15 @@ def _decode_steps(model, ids, mask, max_new_tokens, procs, criteria, sample, eos
         if not unfinished.any(): break
 
 def _setup(model, prompt_ids, max_new_tokens, temperature, do_sample, eos_token_id, pad_token_id, attention_mask, truncate, **proc_kw):
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0: raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    check_number('max_new_tokens', max_new_tokens, 0, integer=True)
+    if do_sample is not None and not isinstance(do_sample, bool): raise TypeError(f"do_sample must be True, False or None, got {do_sample!r}")
     eos = _eos_list(eos_token_id)
-    pad = pad_token_id if pad_token_id is not None else (eos[0] if eos else 0)
+    pad = check_number('pad_token_id', pad_token_id, 0, integer=True) if pad_token_id is not None else (eos[0] if eos else 0)
     device = next((p.device for p in model.parameters()), None) if isinstance(model, torch.nn.Module) else None
     ids, mask = prepare_prompts(prompt_ids, attention_mask, pad, _block_size(model), truncate, device)
+    V = getattr(getattr(model, 'config', None), 'vocab_size', None) or getattr(model, 'vocab_size', None)
+    for name, top in (('eos_token_id', max(eos, default=0)), ('pad_token_id', pad), ('prompt_ids', int(ids.max()))):
+        if isinstance(V, int) and top >= V: raise ValueError(f"{name} must be token ids < vocab_size={V}, got {top}")
     sample = (temperature != 0) if do_sample is None else bool(do_sample)
     procs = build_processors(temperature, sample=sample, **proc_kw)
     return ids, mask, eos, pad, sample, procs
@@ -341,8 +368,8 @@ def generate(model, # any decoder: `model(idx, cache=, attention_mask=, position
         attention_mask, truncate, top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
         presence_penalty=presence_penalty, frequency_penalty=frequency_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
         logits_processors=logits_processors)
-    criteria = StoppingCriteriaList(stopping_criteria or [])
-    if stop_strings: criteria.append(StopStringCriteria(stop_strings, decode))
+    criteria, stops = StoppingCriteriaList(_callables('stopping_criteria', stopping_criteria)), _stop_list(stop_strings)
+    if stops: criteria.append(StopStringCriteria(stops, decode))
     out = ids
     for out, _ in _decode_steps(model, ids, mask, max_new_tokens, procs, criteria, sample, eos, pad, use_cache, generator): pass
     return out
@@ -352,6 +379,11 @@ def _gather_beams(t:Tensor, idx:Tensor) -> Tensor:
     "Select along dim 1 of `t (B, N, ...)` with `idx (B, K)`."
     while idx.dim() < t.dim(): idx = idx.unsqueeze(-1)
     return torch.take_along_dim(t, idx, dim=1)
+
+def _len_norm(L:int, alpha:float) -> float:
+    "L ** alpha, saturating instead of overflowing (a huge |alpha| is pointless, but must not crash)."
+    try: return max(float(L) ** alpha, 1e-300)
+    except OverflowError: return math.inf
 
 @torch.no_grad()
 def beam_search(model, # any decoder of the package
@@ -372,10 +404,10 @@ def beam_search(model, # any decoder of the package
                 return_scores:bool=False, # also return the (length-penalised) score of each sequence
                ):
     "Beam search with `transformers`' semantics; returns `(B * num_return_sequences, T)` ids (and scores)."
-    if not isinstance(num_beams, int) or num_beams < 1: raise ValueError(f"num_beams must be an int >= 1, got {num_beams!r}")
-    if not 1 <= num_return_sequences <= num_beams:
-        raise ValueError(f"num_return_sequences must be in [1, num_beams={num_beams}], got {num_return_sequences}")
-    if early_stopping not in (True, False, "never"): raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
+    num_beams = check_number('num_beams', num_beams, 1, integer=True)
+    check_number('num_return_sequences', num_return_sequences, 1, num_beams, integer=True)
+    length_penalty = check_number('length_penalty', length_penalty)
+    if not (isinstance(early_stopping, bool) or early_stopping == "never"): raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
     ids, mask, eos, pad, _, procs = _setup(model, prompt_ids, max_new_tokens, 0, False, eos_token_id, pad_token_id, attention_mask, truncate,
         repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size, logits_processors=logits_processors)
     if max_new_tokens == 0: return (ids, None) if return_scores else ids
@@ -414,7 +446,7 @@ def beam_search(model, # any decoder of the package
         # candidates among the top nb that just finished enter the finished pool with their length-penalised score
         just_done = hits & top_nb[None]
         L = cur + 1 - T0
-        s = top_lp / (L ** length_penalty)
+        s = top_lp / _len_norm(L, length_penalty)
         s = s + (fin_done.all(-1, keepdim=True) & (early_stopping is True)).float() * -1e9
         s = s + (~can_improve).float() * -1e9 + (~just_done).float() * -1e9
         merged = torch.cat([fin_scores, s], 1).topk(nb, dim=-1).indices
@@ -426,7 +458,7 @@ def beam_search(model, # any decoder of the package
         cur += 1
         # can the best running beam still beat the worst finished one?
         best_L = (max_len - T0) if (early_stopping == "never" and length_penalty > 0) else (cur - T0)
-        best_running = run_scores[:, :1] / (best_L ** length_penalty)
+        best_running = run_scores[:, :1] / _len_norm(best_L, length_penalty)
         worst_fin = torch.where(fin_done, fin_scores.min(1, keepdim=True).values, torch.tensor(-1e9, device=dev))
         can_improve = can_improve & (best_running > worst_fin).any(-1, keepdim=True)
         if not (can_improve.any() and not (fin_done.all() and early_stopping is True) and not hits.all()): break
@@ -477,12 +509,11 @@ def stream(model, # any decoder of the package
            **kwargs, # everything `generate` takes (temperature, top_p, eos_token_id, ...)
           ) -> Iterator[str]:
     "Yield text pieces as soon as they are complete characters and cannot be the start of a stop string."
-    stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or [])
-    if any(not isinstance(s, str) or not s for s in stops): raise ValueError(f"stop_strings must be non-empty strings, got {stop_strings!r}")
+    stops = _stop_list(stop_strings)
     sd = StreamDecoder(decode, decode_bytes)
     gen_kw = {k: kwargs.pop(k) for k in ['temperature', 'do_sample', 'eos_token_id', 'pad_token_id', 'attention_mask', 'truncate'] if k in kwargs}
     use_cache, generator = kwargs.pop('use_cache', True), kwargs.pop('generator', None)
-    crit = StoppingCriteriaList(kwargs.pop('stopping_criteria', None) or [])
+    crit = StoppingCriteriaList(_callables('stopping_criteria', kwargs.pop('stopping_criteria', None)))
     ids, mask, eos, pad, sample, procs = _setup(model, prompt_ids, max_new_tokens, gen_kw.get('temperature', 1.0), gen_kw.get('do_sample'),
         gen_kw.get('eos_token_id'), gen_kw.get('pad_token_id'), gen_kw.get('attention_mask'), gen_kw.get('truncate', False), **kwargs)
     if ids.size(0) != 1: raise ValueError(f"stream() takes one prompt, got a batch of {ids.size(0)}")
@@ -520,7 +551,7 @@ def speculative_generate(target, # the large model whose distribution we want
                          return_stats:bool=False, # also return a dict: rounds, drafted, accepted, acceptance rate
                         ):
     "Sample from `target` with proposals from `draft` (Leviathan et al. 2023): same distribution, fewer target calls."
-    if not isinstance(num_draft_tokens, int) or num_draft_tokens < 1: raise ValueError(f"num_draft_tokens must be an int >= 1, got {num_draft_tokens!r}")
+    check_number('num_draft_tokens', num_draft_tokens, 1, integer=True)
     ids, mask, eos, pad, sample, procs = _setup(target, prompt_ids, max_new_tokens, temperature, do_sample, eos_token_id, None, None, False,
                                                top_k=top_k, top_p=top_p, min_p=min_p, logits_processors=logits_processors)
     if ids.size(0) != 1: raise ValueError(f"speculative_generate takes one prompt, got a batch of {ids.size(0)}")
@@ -581,13 +612,14 @@ def model_perplexity(model, # any decoder of the package
                stride:int|None=None, # how far the window moves (default: block_size // 2)
               ) -> float:
     "Perplexity of a passage under `model` (`perplexity(nll)` of chapter 05 turns a mean loss into one), with a sliding window when it is longer than the context."
-    ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+    ids = torch.as_tensor(ids).flatten()
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool: raise TypeError(f"ids must be integer token ids, got {ids.dtype}")
+    ids = ids.long()
     if ids.numel() < 2: raise ValueError(f"model_perplexity needs at least 2 tokens, got {ids.numel()}")
     dev = next((p.device for p in model.parameters()), None) if isinstance(model, torch.nn.Module) else None
     if dev is not None: ids = ids.to(dev)
     N, bs = ids.numel(), _block_size(model) or ids.numel()
-    stride = stride or max(bs // 2, 1)
-    if not 1 <= stride <= bs: raise ValueError(f"stride must be in [1, block_size={bs}], got {stride}")
+    stride = max(bs // 2, 1) if stride is None else check_number('stride', stride, 1, bs, integer=True)
     nll, count, scored = 0.0, 0, 1                        # token 0 is never predicted; `scored` = next token to score
     start = 0
     while scored < N:
@@ -605,7 +637,7 @@ def distinct_n(texts, # generations: strings (n-grams of characters) or lists of
                n:int=2, # n-gram size
               ) -> float:
     "Distinct n-grams / all n-grams across `texts` (Li et al. 2016); 0.0 when there are no n-grams."
-    if not isinstance(n, int) or n < 1: raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_number('n', n, 1, integer=True)
     if isinstance(texts, (str, bytes)) or (len(texts) and isinstance(texts[0], int)): texts = [texts]
     grams = [tuple(t[i:i + n]) for t in texts for i in range(len(t) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 import torch
+from .core import check_number
 from .transformer import lm_loss  # the one next-token loss (chapter 04)
 from .training import perplexity, bits_per_byte  # noqa: F401 (one definition, from the training chapter; bits_per_byte re-exported)
 
@@ -83,6 +84,7 @@ def bleu_stats(hyp:str, # a tokenized hypothesis (tokens separated by spaces)
                max_order:int=4, # largest n-gram order
               ) -> list[int]:
     "BLEU's sufficient statistics for one segment: `[hyp_len, ref_len, matches_1..N, totals_1..N]`."
+    check_number('max_order', max_order, 1, integer=True)
     hyp_tokens, ref_tokens = hyp.split(), [r.split() for r in refs]
     max_ref = Counter()
     for toks in ref_tokens: max_ref |= ngram_counts(toks, max_order)  # `|` keeps the larger count: the clip limit
@@ -120,6 +122,8 @@ def bleu_from_stats(stats:Sequence[int], # `[hyp_len, ref_len, matches_1..N, tot
                     max_order:int=4, # N, the largest n-gram order
                    ) -> BLEUScore:
     "BLEU from its sufficient statistics, with sacrebleu's smoothing methods."
+    check_number('max_order', max_order, 1, integer=True)
+    if smooth_value is not None: check_number('smooth_value', smooth_value, 0)
     if smooth not in BLEU_SMOOTH_DEFAULTS:
         raise ValueError(f"unknown smoothing {smooth!r}; choose one of {list(BLEU_SMOOTH_DEFAULTS)}")
     if len(stats) != 2 + 2 * max_order:
@@ -146,6 +150,18 @@ def bleu_from_stats(stats:Sequence[int], # `[hyp_len, ref_len, matches_1..N, tot
     return BLEUScore(score, matches, totals, precisions, bp, sys_len, ref_len)
 
 # %% ../nbs/08_metrics.ipynb #36febf59
+def _need_str(name:str, s) -> str:
+    if not isinstance(s, str): raise TypeError(f"{name} must be a string, got {type(s).__name__}")
+    return s
+
+def _as_list(refs, name:str='refs') -> list[str]:
+    "One string or a list of strings, as a non-empty list of strings; anything else is an error naming `name`."
+    if not isinstance(refs, (str, Sequence)): raise TypeError(f"{name} must be a string or a list of strings, got {type(refs).__name__}")
+    refs = [refs] if isinstance(refs, str) else list(refs)
+    if not refs: raise ValueError(f"empty reference set: give at least one reference ({name} is empty)")
+    for i, r in enumerate(refs): _need_str(f"{name}[{i}]", r)
+    return refs
+
 def reference_sets(hyps:Sequence[str], # the hypotheses, one string per segment
                    refs:Sequence, # one stream `[r_1, ..., r_n]` or a list of streams `[[r_1, ...], [r'_1, ...]]`
                   ) -> list[list[str]]:
@@ -203,9 +219,7 @@ def sentence_bleu(hyp:str, # one system output
                   max_order:int=4, # largest n-gram order
                  ) -> BLEUScore:
     "BLEU of one sentence against one or more references (sacrebleu's `sentence_bleu`)."
-    if not isinstance(hyp, str): raise TypeError(f"hyp must be a string, got {type(hyp).__name__}")
-    refs = [refs] if isinstance(refs, str) else list(refs)
-    if not refs: raise ValueError("empty reference set: give at least one reference")
+    _need_str('hyp', hyp); refs = _as_list(refs)
     return corpus_bleu([hyp], [[r] for r in refs], smooth, smooth_value, tokenize, lowercase, effective_order, max_order)
 
 # %% ../nbs/08_metrics.ipynb #5722b892
@@ -283,6 +297,9 @@ def corpus_chrf(hyps:Sequence[str], # system outputs, one per segment
                 eps_smoothing:bool=False, # chrF++.py-style averaging of per-order F-scores
                ) -> CHRFScore:
     "Corpus-level chrF / chrF++: statistics of each segment's best reference are summed, then combined."
+    check_number('char_order', char_order, 0, integer=True); check_number('word_order', word_order, 0, integer=True)
+    if char_order + word_order < 1: raise ValueError("char_order and word_order are both 0: there is nothing to count")
+    check_number('beta', beta, 0)
     sets = reference_sets(hyps, refs)
     prep = (lambda s: s.lower()) if lowercase else (lambda s: s)
     total = None
@@ -301,9 +318,7 @@ def sentence_chrf(hyp:str, # one system output
                   **kwargs, # as for `corpus_chrf`
                  ) -> CHRFScore:
     "chrF of one sentence against one or more references."
-    if not isinstance(hyp, str): raise TypeError(f"hyp must be a string, got {type(hyp).__name__}")
-    refs = [refs] if isinstance(refs, str) else list(refs)
-    if not refs: raise ValueError("empty reference set: give at least one reference")
+    _need_str('hyp', hyp); refs = _as_list(refs)
     return corpus_chrf([hyp], [[r] for r in refs], **kwargs)
 
 # %% ../nbs/08_metrics.ipynb #7dca0f4f
@@ -427,6 +442,7 @@ def rouge_n(hyp_tokens:Sequence[str], # tokenized hypothesis
             n:int, # n-gram order
            ) -> RougeScore:
     "ROUGE-N: clipped n-gram overlap as precision, recall and F1."
+    check_number('n', n, 1, integer=True)
     h = Counter(tuple(hyp_tokens[i:i + n]) for i in range(len(hyp_tokens) - n + 1))
     r = Counter(tuple(ref_tokens[i:i + n]) for i in range(len(ref_tokens) - n + 1))
     overlap = sum((h & r).values())
@@ -482,6 +498,8 @@ def _rouge_one(hyp_tokens, ref_tokens, rouge_type:str) -> RougeScore:
     return rouge_n(hyp_tokens, ref_tokens, int(rouge_type[5:]))
 
 def _check_rouge_types(types):
+    if isinstance(types, str) or not isinstance(types, Sequence): raise TypeError(f"types must be a list such as ['rouge1', 'rougeL'], got {types!r}")
+    if not types: raise ValueError("types is empty: ask for at least one ROUGE type")
     for t in types:
         if not (t in ('rougeL', 'rougeLsum') or re.fullmatch(r'rouge[1-9]', t)):
             raise ValueError(f"unknown ROUGE type {t!r}: use 'rouge1'...'rouge9', 'rougeL' or 'rougeLsum'")
@@ -493,9 +511,7 @@ def rouge(hyp:str, # the system output
          ) -> dict:
     "ROUGE scores of one hypothesis: `{type: RougeScore}`, as rouge-score's `RougeScorer.score`/`score_multi`."
     _check_rouge_types(types)
-    if not isinstance(hyp, str): raise TypeError(f"hyp must be a string, got {type(hyp).__name__}")
-    refs = [refs] if isinstance(refs, str) else list(refs)
-    if not refs: raise ValueError("empty reference set: give at least one reference")
+    _need_str('hyp', hyp); refs = _as_list(refs)
     h = rouge_tokenize(hyp, use_stemmer)
     rs = [rouge_tokenize(r, use_stemmer) for r in refs]
     if 'rougeLsum' in types:  # sentences are the lines of the text
@@ -525,19 +541,15 @@ _ASCII_PUNCT = set(string.punctuation)
 def normalize_answer(s:str, # an answer string
                     ) -> str:
     "SQuAD normalisation: lowercase, drop punctuation, drop articles (a, an, the), collapse whitespace."
-    s = ''.join(ch for ch in s.lower() if ch not in _ASCII_PUNCT)
+    s = ''.join(ch for ch in _need_str('s', s).lower() if ch not in _ASCII_PUNCT)
     return ' '.join(_ARTICLES.sub(' ', s).split())
-
-def _as_list(answers): 
-    answers = [answers] if isinstance(answers, str) else list(answers)
-    if not answers: raise ValueError("empty reference set: give at least one ground-truth answer")
-    return answers
 
 def exact_match(prediction:str, # predicted answer
                 answers:str|Sequence[str], # ground-truth answer(s)
                ) -> float:
     "1.0 if the normalised prediction equals any normalised answer, else 0.0."
-    return max(float(normalize_answer(prediction) == normalize_answer(a)) for a in _as_list(answers))
+    _need_str('prediction', prediction)
+    return max(float(normalize_answer(prediction) == normalize_answer(a)) for a in _as_list(answers, 'answers'))
 
 def _token_f1(pred:str, gold:str, squad_v2:bool) -> float:
     p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
@@ -552,17 +564,21 @@ def token_f1(prediction:str, # predicted answer
              squad_v2:bool=False, # SQuAD 2.0 rule for empty answers
             ) -> float:
     "Best bag-of-tokens F1 (0-1) of the prediction over the ground-truth answers."
-    return max(_token_f1(prediction, a, squad_v2) for a in _as_list(answers))
+    _need_str('prediction', prediction)
+    return max(_token_f1(prediction, a, squad_v2) for a in _as_list(answers, 'answers'))
 
 def squad_scores(predictions:Sequence[str], # one predicted answer per question
                  answers:Sequence, # per question: its answer string or list of answers
                  squad_v2:bool=False, # SQuAD 2.0 rule for empty answers
                 ) -> dict:
     "Data-set exact match and F1 in percent, as the official SQuAD script reports them."
-    if isinstance(predictions, str): raise TypeError("predictions must be a list of strings, one per question")
+    if isinstance(predictions, str) or not isinstance(predictions, Sequence): raise TypeError("predictions must be a list of strings, one per question")
+    if isinstance(answers, str) or not isinstance(answers, Sequence): raise TypeError("answers must be a list: per question, its answer or answers")
     if len(predictions) != len(answers):
         raise ValueError(f"{len(predictions)} predictions but {len(answers)} answer lists")
     if not predictions: raise ValueError("no predictions: the list is empty")
+    for i, p in enumerate(predictions): _need_str(f'predictions[{i}]', p)
+    answers = [_as_list(a, f'answers[{i}]') for i, a in enumerate(answers)]
     em = sum(exact_match(p, a) for p, a in zip(predictions, answers))
     f1 = sum(token_f1(p, a, squad_v2) for p, a in zip(predictions, answers))
     return {'exact_match': 100 * em / len(predictions), 'f1': 100 * f1 / len(predictions)}
@@ -573,8 +589,14 @@ def nll_from_logits(logits:torch.Tensor, # (..., V) unnormalised scores
                     ignore_index:int=-100, # target value that is not scored (padding, prompt tokens)
                    ) -> tuple[float, int]:
     "Total NLL in nats and the number of scored tokens (computed in float32 or better)."
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point(): raise TypeError("logits must be a float tensor")
+    if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise TypeError(f"targets must be an integer tensor of token ids, got {getattr(targets, 'dtype', type(targets).__name__)}")
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} must be targets {tuple(targets.shape)} plus a vocabulary dimension")
+    t = targets[targets != ignore_index]
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= logits.size(-1)):
+        raise ValueError(f"targets must be ids in [0, {logits.size(-1)}) or ignore_index={ignore_index}, got {int(t.min())}..{int(t.max())}")
     total = lm_loss(logits, targets, ignore_index, reduction='sum')   # chapter 04's loss: float32 or better
     return total.item(), int((targets != ignore_index).sum())
 
