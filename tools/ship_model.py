@@ -17,7 +17,9 @@ import torch
 from safetensors.torch import save_model
 from llm_nb.core import seed_everything
 from llm_nb.data import load_text
-from llm_nb.training import LMData, evaluate, verify_checkpoint, find_checkpoint, load_model
+from llm_nb.lmdata import LMData, evaluate
+from llm_nb.checkpoint import verify_checkpoint, find_checkpoint
+from llm_nb.runs import load_model
 from llm_nb.generation import sample_text
 
 FILES = ('model.safetensors', 'config.json', 'tokenizer.txt')
@@ -100,7 +102,9 @@ scaled up). Every figure below was measured by `tools/ship_model.py` from the we
 The goal set for this model was a held-out loss of at most 1.60 (nanoGPT's GPU recipe, 10.7M parameters and
 5,000 steps of 16,384 characters, reaches 1.47; its CPU recipe 1.88).
 
-**Retrain it:** run the command above from a checkout of that commit (`LLM_NB_DATA` pointing at the data), then
+**Retrain it:** run the command above from a checkout of that commit (`LLM_NB_DATA` pointing at the data; add
+`--keep_last=10` so that every evaluation's checkpoint is kept, since the run is seeded and its step checkpoints are
+reproducible), then
 `python tools/ship_model.py runs/... {a.name} ...`. **Load it:** `load_model('models/{a.name}')` returns
 `(model, tokenizer, config)`; `tests/test_models.py` recomputes the held-out loss from these weights.
 
