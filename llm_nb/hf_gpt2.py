@@ -7,7 +7,7 @@ __all__ = ['gpt2_config_from_hf', 'gpt2_config_to_hf', 'gpt2_to_hf_state_dict', 
            'load_hf_weights', 'load_gpt2_state_dict', 'from_pretrained', 'save_pretrained']
 
 # %% ../nbs/04c_hf_gpt2.ipynb #bdf4ad81
-import json
+import json, pickle
 from dataclasses import replace
 from pathlib import Path
 import torch
@@ -97,19 +97,33 @@ def normalize_gpt2_keys(sd:dict, # a GPT-2 state dict as stored in a file
     return out
 
 # %% ../nbs/04c_hf_gpt2.ipynb #087eacac
+def _read_json(path:Path) -> dict:
+    "The contents of a JSON file; a ValueError that names the file when it is not valid JSON (e.g. truncated)."
+    try: return json.loads(Path(path).read_text(encoding='utf-8'))
+    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON ({e}); is it truncated?") from e
+
+def _read_weights(path:Path) -> dict:
+    "One weights file (safetensors, else a PyTorch state dict read with `weights_only=True`); a ValueError naming a file that cannot be read."
+    try:
+        if path.suffix == '.safetensors':
+            from safetensors.torch import load_file
+            return load_file(path)
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError: raise   # `weights_only` refused an object: its own message says which
+    except Exception as e: raise ValueError(f"cannot read the weights file {path} ({type(e).__name__}: {e}); is it truncated?") from e
+
 def load_hf_weights(folder:str|Path, # a folder with model.safetensors (or its sharded index) or pytorch_model.bin
                    ) -> dict:
     "Read the state dict of a Hugging Face model folder: safetensors preferred, else `torch.load(weights_only=True)`."
     folder = Path(folder)
-    if (folder / 'model.safetensors').exists():
-        from safetensors.torch import load_file
-        return load_file(folder / 'model.safetensors')
+    if (folder / 'model.safetensors').exists(): return _read_weights(folder / 'model.safetensors')
     if (folder / 'model.safetensors.index.json').exists():
-        from safetensors.torch import load_file
-        shards = sorted(set(json.loads((folder / 'model.safetensors.index.json').read_text())['weight_map'].values()))
-        return {k: v for s in shards for k, v in load_file(folder / s).items()}
-    if (folder / 'pytorch_model.bin').exists():
-        return torch.load(folder / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+        shards = sorted(set(_read_json(folder / 'model.safetensors.index.json')['weight_map'].values()))
+        for s in shards:   # a shard named '../x' or '/x' would read a file the folder does not hold
+            if not (folder / s).resolve().is_relative_to(folder.resolve()):
+                raise ValueError(f"the shard index of {folder} names {s!r}, outside the model folder; refused")
+        return {k: v for s in shards for k, v in _read_weights(folder / s).items()}
+    if (folder / 'pytorch_model.bin').exists(): return _read_weights(folder / 'pytorch_model.bin')
     raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {folder}")
 
 def _list(keys, n=6): return ', '.join(list(keys)[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
@@ -144,12 +158,12 @@ def load_gpt2_state_dict(model:GPT, # the model to fill (left unchanged if anyth
 # %% ../nbs/04c_hf_gpt2.ipynb #58bbcbff
 def from_pretrained(folder:str|Path, # a Hugging Face GPT-2 folder (config.json + weights)
                     model_class:type=GPT, # `GPT` or a subclass of it
-                    **overrides, # config fields to change, e.g. dropout=0.0
+                    **kwargs, # config fields to change, e.g. dropout=0.0
                    ) -> GPT:
     "A `GPT` built from a Hugging Face GPT-2 folder's `config.json` and filled with its weights (also `GPT.from_pretrained`)."
     folder = Path(folder)
     if not (folder / 'config.json').exists(): raise FileNotFoundError(f"no config.json in {folder}")
-    cfg = replace(gpt2_config_from_hf(json.loads((folder / 'config.json').read_text())), **overrides)
+    cfg = replace(gpt2_config_from_hf(_read_json(folder / 'config.json')), **kwargs)
     sd = load_hf_weights(folder)
     return load_gpt2_state_dict(model_class(cfg), sd)
 

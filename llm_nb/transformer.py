@@ -138,6 +138,9 @@ class TransformerConfig:
     _presets:ClassVar[dict] = {} # the named configurations of a subclass (`PRESETS`, `ENCODER_PRESETS` ...)
 
     def __post_init__(self):
+        for name in ('vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd', 'n_kv_head', 'd_ff'):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"{name} must be a positive integer, got {v!r}")
         for name, allowed in [('norm', _NORMS), ('mlp', _MLPS), ('pos', _POS), ('norm_position', _NORM_POS)]:
             if getattr(self, name) not in allowed: raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.n_embd % self.n_head: raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")

@@ -267,23 +267,12 @@ def test_positions_are_checked_by_each_model():
     assert s.src_pos is s.tgt_pos                           # the sinusoidal table is shared
 
 # --- the split of chapter 04 into llm_nb.transformer, .bert, .encoder_decoder and .hf_gpt2 ------------------------------
-def _fresh_python(code, tmp_path):
-    "Run `code` in a new interpreter (nothing imported yet) on this checkout; return its stdout and stderr."
-    import subprocess, sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
-    r = subprocess.run([sys.executable, '-W', 'always::DeprecationWarning', '-c', code], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    return r.stdout, r.stderr
-
-def test_transformer_does_not_import_the_later_parts(tmp_path):
-    out, _ = _fresh_python("import sys, llm_nb.transformer\n"
-                           "print(*[m in sys.modules for m in ('llm_nb.bert', 'llm_nb.encoder_decoder', 'llm_nb.hf_gpt2')])", tmp_path)
+def test_transformer_does_not_import_the_later_parts(fresh_python):
+    out, _ = fresh_python("import sys, llm_nb.transformer\n"
+                          "print(*[m in sys.modules for m in ('llm_nb.bert', 'llm_nb.encoder_decoder', 'llm_nb.hf_gpt2')])")
     assert out.split() == ['False', 'False', 'False']
 
-def test_moved_names_forward_for_one_release(tmp_path):
+def test_moved_names_forward_for_one_release(tmp_path, fresh_python):
     import importlib, warnings
     import llm_nb.transformer as tr
     for modname, names in tr._MOVED.items():
@@ -298,9 +287,9 @@ def test_moved_names_forward_for_one_release(tmp_path):
     # an old import in a fresh interpreter still works, and brings GPT its from_pretrained/save_pretrained
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=1, n_head=2, bos_token_id=None, eos_token_id=None))
     hf.save_pretrained(tmp_path / 'hf')
-    out, err = _fresh_python("from llm_nb.transformer import GPT, load_hf_weights, BERT, Seq2SeqConfig\n"
-                             "m = GPT.from_pretrained('hf'); m.save_pretrained('ours')\n"
-                             "print(sum(v.numel() for v in load_hf_weights('ours').values()), BERT.__module__, Seq2SeqConfig.__module__)", tmp_path)
+    out, err = fresh_python("from llm_nb.transformer import GPT, load_hf_weights, BERT, Seq2SeqConfig\n"
+                            "m = GPT.from_pretrained('hf'); m.save_pretrained('ours')\n"
+                            "print(sum(v.numel() for v in load_hf_weights('ours').values()), BERT.__module__, Seq2SeqConfig.__module__)")
     n_hf = sum(p.numel() for p in hf.parameters())   # the tied head is counted once here and not stored in our file
     assert out.split() == [str(n_hf), 'llm_nb.bert', 'llm_nb.encoder_decoder'] and 'DeprecationWarning' in err
 
