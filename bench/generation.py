@@ -11,6 +11,7 @@ import argparse, tempfile, time
 import torch
 import transformers
 from llm_nb.transformer import GPT
+from llm_nb.hf_gpt2 import from_pretrained
 from llm_nb.generation import generate, beam_search, speculative_generate
 
 def best(f, reps):
@@ -32,7 +33,7 @@ def main():
                                   bos_token_id=a.vocab - 1, eos_token_id=a.vocab - 1)
     hf = transformers.GPT2LMHeadModel(cfg).eval()
     with tempfile.TemporaryDirectory() as d:
-        hf.save_pretrained(d); ours = GPT.from_pretrained(d).eval()
+        hf.save_pretrained(d); ours = from_pretrained(d).eval()
     prompt = torch.randint(0, a.vocab - 1, (1, a.prompt))
     mask = torch.ones_like(prompt)
     n = a.new

@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 import transformers
 from transformers import GPT2Config, GPT2LMHeadModel
-from llm_nb.transformer import GPT, GPTConfig
+from llm_nb.transformer import GPTConfig
+from llm_nb.hf_gpt2 import from_pretrained
 from llm_nb.generation import generate   # the course's one public decoder
 
 def sync(dev):
@@ -50,7 +51,7 @@ def main():
                                     attn_implementation=a.hf_attn))
     with tempfile.TemporaryDirectory() as d:
         hf.save_pretrained(d)
-        ours = GPT.from_pretrained(d)
+        ours = from_pretrained(d)
     dtype = torch.bfloat16 if a.dtype == 'bf16' else torch.float32
     hf, ours = hf.to(dev, dtype), ours.to(dev, dtype)
     print(f'device {dev} ({torch.cuda.get_device_name() if dev.type == "cuda" else f"{torch.get_num_threads()} threads"}), {a.dtype}, '

@@ -14,7 +14,7 @@ __all__ = ['ALPACA_HEAD', 'TEMPLATES', 'finetune_config', 'train_losses', 'split
 import math, random
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
-from .transformer import BERT
+from .bert import BERT
 from .generation import generate
 from .training import TrainConfig
 

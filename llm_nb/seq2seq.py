@@ -20,7 +20,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # %% ../nbs/09_translation.ipynb #b884db3a
 from .bpe import BPETokenizer
-from .transformer import Seq2SeqTransformer, Seq2SeqCache, lm_loss
+from .transformer import lm_loss
+from .encoder_decoder import Seq2SeqTransformer, Seq2SeqCache
 from .generation import generate, beam_search
 from .metrics import corpus_bleu, corpus_chrf
 from .training import Trainer, TrainConfig

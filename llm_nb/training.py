@@ -29,7 +29,8 @@ from .checkpoint import _unwrap
 from llm_nb.checkpoint import (
     CKPT_FILES, CheckpointError, save_checkpoint, verify_checkpoint, load_checkpoint, find_checkpoint, rng_state,
     set_rng_state)  # noqa: F401 (moved to chapter 05 part 2: re-exported)
-from .transformer import GPT, GPTConfig, lm_loss, mask_tokens  # noqa: F401 (mask_tokens moved to chapter 04: re-exported for one release)
+from .transformer import GPT, GPTConfig, lm_loss  # noqa: F401 (lm_loss moved to chapter 04: re-exported for one release)
+from .bert import mask_tokens  # noqa: F401 (mask_tokens moved beside BERT: re-exported for one release)
 
 # %% ../nbs/05b_training.ipynb #84d1c79e
 def get_lr(step:int, # optimizer steps done so far (0-based)

@@ -2,7 +2,8 @@
 import copy, math
 import pytest, torch, torch.nn as nn
 from hypothesis import given, settings, strategies as st
-from llm_nb.transformer import GPT, GPTConfig, BERT, EncoderConfig
+from llm_nb.transformer import GPT, GPTConfig
+from llm_nb.bert import BERT, EncoderConfig
 from llm_nb.finetuning import (classification_metrics, encode_labels, InstructionDataset, sft_collate,
                                sft_loss, apply_lora, merge_lora, unmerge_lora, save_adapters, load_adapters, lora_layers,
                                dpo_loss, sequence_logprobs, SequenceClassifier, set_trainable, make_dpo_loss,

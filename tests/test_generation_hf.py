@@ -61,6 +61,7 @@ def test_beam_search_return_sequences(hf):
 @pytest.fixture(scope='module')
 def ours_and_hf(hf, tmp_path_factory):
     tr = pytest.importorskip('llm_nb.transformer')
+    pytest.importorskip('llm_nb.hf_gpt2')   # gives GPT its from_pretrained
     d = tmp_path_factory.mktemp('gpt2-random')
     hf.save_pretrained(d)
     return tr.GPT.from_pretrained(d).eval(), hf

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 from llm_nb.core import seed_everything
-from llm_nb.transformer import Seq2SeqConfig, Seq2SeqTransformer
+from llm_nb.encoder_decoder import Seq2SeqConfig, Seq2SeqTransformer
 from llm_nb.seq2seq import (BahdanauSeq2Seq, TranslationPairs, check_no_future_leak, check_padding_invariance,
                             collate_pairs, cross_attention, evaluate_translation, label_smoothed_loss, noam_lr,
                             split_pairs, translate, train_seq2seq)

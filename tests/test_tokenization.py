@@ -1,7 +1,6 @@
 """Properties and error handling of llm_nb.tokenization and llm_nb.bpe: round trips (hypothesis), trainer agreement, the save
 format and its errors, GPT-2 file errors, batches."""
-import os, random, subprocess, sys, warnings
-from pathlib import Path
+import random, warnings
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -212,20 +211,11 @@ def test_protocol():
         assert isinstance(t, Tokenizer)
 
 # --- the split into llm_nb.tokenization (part 1) and llm_nb.bpe (part 2) ----------------------------------------------
-def _fresh_python(code, tmp_path):
-    "Run `code` in a new interpreter (nothing imported yet) on this checkout; return its stdout and stderr."
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
-    r = subprocess.run([sys.executable, '-W', 'always::DeprecationWarning', '-c', code], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    return r.stdout, r.stderr
-
-def test_part1_does_not_import_part2(tmp_path):
-    out, _ = _fresh_python("import sys, llm_nb.tokenization; print('llm_nb.bpe' in sys.modules)", tmp_path)
+def test_part1_does_not_import_part2(fresh_python):
+    out, _ = fresh_python("import sys, llm_nb.tokenization; print('llm_nb.bpe' in sys.modules)")
     assert out.split() == ['False']
 
-def test_moved_names_forward_for_one_release(tmp_path):
+def test_moved_names_forward_for_one_release(tmp_path, fresh_python):
     moved = part1._MOVED_TO_BPE
     assert set(moved) <= set(part2.__all__) and not set(moved) & set(part1.__all__)
     for name in moved:
@@ -237,10 +227,10 @@ def test_moved_names_forward_for_one_release(tmp_path):
     # an old import in a fresh interpreter still loads a BPE file (the lazy import registers the 'bpe' kind)
     BPETokenizer.train('the cat sat on the mat ' * 20, 270).save(tmp_path/'b.tok')
     CharTokenizer.from_text('abc').save(tmp_path/'c.tok')
-    out, err = _fresh_python("from llm_nb.tokenization import load_tokenizer\n"
-                             "print(type(load_tokenizer('b.tok')).__name__, type(load_tokenizer('c.tok')).__name__)", tmp_path)
+    out, err = fresh_python("from llm_nb.tokenization import load_tokenizer\n"
+                            "print(type(load_tokenizer('b.tok')).__name__, type(load_tokenizer('c.tok')).__name__)")
     assert out.split() == ['BPETokenizer', 'CharTokenizer'] and 'DeprecationWarning' in err
     # part 1 alone refuses a BPE file and says where the loader that knows it lives
-    _, err = _fresh_python("from llm_nb.tokenization import TokenizerBase\n"
-                           "try: TokenizerBase.load('b.tok')\nexcept ValueError as e: print(e, file=__import__('sys').stderr)", tmp_path)
+    _, err = fresh_python("from llm_nb.tokenization import TokenizerBase\n"
+                          "try: TokenizerBase.load('b.tok')\nexcept ValueError as e: print(e, file=__import__('sys').stderr)")
     assert "unknown tokenizer kind 'bpe'" in err and 'llm_nb.bpe.load_tokenizer' in err

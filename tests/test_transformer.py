@@ -1,11 +1,13 @@
-"Parity of llm_nb.transformer's GPT with transformers.GPT2LMHeadModel, checkpoint I/O and its errors, generation, encoder and encoder–decoder."
+"Parity of llm_nb.transformer's GPT with transformers.GPT2LMHeadModel, checkpoint I/O and its errors (llm_nb.hf_gpt2), generation, encoder (llm_nb.bert) and encoder–decoder (llm_nb.encoder_decoder)."
 import json, os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pytest, torch
 transformers = pytest.importorskip('transformers')
 from transformers import GPT2Config, GPT2LMHeadModel
-from llm_nb.transformer import (GPT, GPTConfig, BERT, EncoderConfig, Seq2SeqTransformer, Seq2SeqConfig, generate_simple,
-                                load_hf_weights, gpt2_config_from_hf)
+from llm_nb.transformer import GPT, GPTConfig, generate_simple
+from llm_nb.bert import BERT, EncoderConfig
+from llm_nb.encoder_decoder import Seq2SeqTransformer, Seq2SeqConfig
+from llm_nb.hf_gpt2 import load_hf_weights, gpt2_config_from_hf   # importing llm_nb.hf_gpt2 gives GPT from_pretrained/save_pretrained
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -263,3 +265,68 @@ def test_positions_are_checked_by_each_model():
     assert s.src_pos is not s.tgt_pos                       # learned tables: one per side
     s = Seq2SeqTransformer(Seq2SeqConfig.from_preset('transformer-tiny'))
     assert s.src_pos is s.tgt_pos                           # the sinusoidal table is shared
+
+# --- the split of chapter 04 into llm_nb.transformer, .bert, .encoder_decoder and .hf_gpt2 ------------------------------
+def test_transformer_does_not_import_the_later_parts(fresh_python):
+    out, _ = fresh_python("import sys, llm_nb.transformer\n"
+                          "print(*[m in sys.modules for m in ('llm_nb.bert', 'llm_nb.encoder_decoder', 'llm_nb.hf_gpt2')])")
+    assert out.split() == ['False', 'False', 'False']
+
+def test_moved_names_forward_for_one_release(tmp_path, fresh_python):
+    import importlib, warnings
+    import llm_nb.transformer as tr
+    for modname, names in tr._MOVED.items():
+        mod = importlib.import_module(modname)
+        assert set(names) <= set(mod.__all__) and not set(names) & set(tr.__all__)
+        for name in names:
+            with pytest.warns(DeprecationWarning, match=f'llm_nb.transformer.{name} has moved to {modname}'):
+                assert getattr(tr, name) is getattr(mod, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with pytest.raises(AttributeError, match='no attribute'): tr.no_such_name
+    # an old import in a fresh interpreter still works, and brings GPT its from_pretrained/save_pretrained
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=1, n_head=2, bos_token_id=None, eos_token_id=None))
+    hf.save_pretrained(tmp_path / 'hf')
+    out, err = fresh_python("from llm_nb.transformer import GPT, load_hf_weights, BERT, Seq2SeqConfig\n"
+                            "m = GPT.from_pretrained('hf'); m.save_pretrained('ours')\n"
+                            "print(sum(v.numel() for v in load_hf_weights('ours').values()), BERT.__module__, Seq2SeqConfig.__module__)")
+    n_hf = sum(p.numel() for p in hf.parameters())   # the tied head is counted once here and not stored in our file
+    assert out.split() == [str(n_hf), 'llm_nb.bert', 'llm_nb.encoder_decoder'] and 'DeprecationWarning' in err
+
+def test_from_pretrained_functions_equal_the_methods(tmp_path):
+    from llm_nb.hf_gpt2 import from_pretrained, save_pretrained
+    folder = save_pretrained(GPT(GPTConfig.from_preset('gpt-micro')), tmp_path / 'm')
+    a, b = from_pretrained(folder).eval(), GPT.from_pretrained(folder).eval()
+    idx = torch.randint(0, 256, (1, 8))
+    torch.testing.assert_close(a(idx), b(idx))
+    class MyGPT(GPT): pass
+    assert type(MyGPT.from_pretrained(folder)) is MyGPT and type(from_pretrained(folder, MyGPT)) is MyGPT
+
+# --- bad configs and bad files fail with a message that names the field or the file (issue 17, item 10) ---------------
+@pytest.mark.parametrize('field,value', [('n_layer', 0), ('n_head', 0), ('vocab_size', 0), ('block_size', 0), ('n_embd', -8),
+                                         ('n_layer', -1), ('n_kv_head', 0), ('d_ff', -4)])
+def test_configs_refuse_empty_or_negative_sizes(field, value):
+    for cls in (GPTConfig, EncoderConfig, Seq2SeqConfig):
+        with pytest.raises(ValueError, match=f'{field} must be a positive integer, got {value}'): cls(**{field: value})
+
+def _micro_folder(tmp_path, **kw):
+    return GPT(GPTConfig.from_preset('gpt-micro')).save_pretrained(tmp_path / 'm', **kw)
+
+def test_truncated_weights_name_the_file(tmp_path):
+    folder = _micro_folder(tmp_path, safe_serialization=False)
+    f = folder / 'pytorch_model.bin'; f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r'pytorch_model\.bin'): GPT.from_pretrained(folder)
+    folder = _micro_folder(tmp_path / 's')
+    f = folder / 'model.safetensors'; f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r'model\.safetensors'): load_hf_weights(folder)
+
+def test_truncated_config_names_the_file(tmp_path):
+    folder = _micro_folder(tmp_path)
+    c = folder / 'config.json'; c.write_text(c.read_text()[:40])
+    with pytest.raises(ValueError, match=r'config\.json'): GPT.from_pretrained(folder)
+
+def test_shard_index_may_not_point_outside_the_folder(tmp_path):
+    folder = _micro_folder(tmp_path)
+    (folder / 'model.safetensors').rename(tmp_path / 'x.safetensors')
+    (folder / 'model.safetensors.index.json').write_text(json.dumps({'weight_map': {'transformer.wte.weight': '../x.safetensors'}}))
+    with pytest.raises(ValueError, match=r'\.\./x\.safetensors.*outside'): load_hf_weights(folder)
