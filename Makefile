@@ -24,18 +24,18 @@ export:             ## notebooks -> llm_nb/*.py and README.md
 	nbdev_export
 	$(PY) tools/nbtool.py readme
 
-clean:              ## strip notebook metadata the way CI checks it
-	nbdev_clean
+clean:              ## strip notebook metadata the way CI checks it (nbdev_clean, then the kernelspec JupyterLab writes)
+	$(PY) tools/nbtool.py clean
 
 nb:                 ## re-run one notebook in place with outputs: make nb NB=nbs/01_tokenization.ipynb
 	$(PY) tools/nbtool.py run $(NB)
-	nbdev_clean --fname $(NB)
+	$(PY) tools/nbtool.py clean $(NB)
 
 lint:               ## ruff over llm_nb/, tests/, bench/, tools/ (the rules are in ruff.toml)
 	ruff check
 
 check: lint         ## lint, then fail if the exported package or the notebooks' cleanliness are out of step
-	nbdev_export && $(PY) tools/nbtool.py readme && nbdev_clean && git diff --exit-code -- llm_nb nbs README.md
+	nbdev_export && $(PY) tools/nbtool.py readme && $(PY) tools/nbtool.py clean && git diff --exit-code -- llm_nb nbs README.md
 
 bench:              ## every bench/*.py with small settings -> one JSON of their ratios (_bench/results.json)
 	$(PY) tools/run_bench.py

@@ -12,7 +12,8 @@ import torch
 import transformers
 from llm_nb.transformer import GPT
 from llm_nb.hf_gpt2 import from_pretrained
-from llm_nb.generation import generate, beam_search, speculative_generate
+from llm_nb.generation import generate
+from llm_nb.decoding import beam_search, speculative_generate
 
 def best(f, reps):
     times = []

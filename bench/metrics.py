@@ -13,6 +13,7 @@ from nltk.stem.porter import PorterStemmer
 from rouge_score import rouge_scorer
 
 from llm_nb import metrics as M
+from llm_nb import rouge as R
 from llm_nb.data import load
 
 
@@ -63,11 +64,11 @@ def main():
                         lambda: sacrebleu.metrics.CHRF().corpus_score(hyps, streams).score),
         ('corpus chrF++', lambda: M.corpus_chrf(hyps, streams, word_order=2).score,
                           lambda: sacrebleu.metrics.CHRF(word_order=2).corpus_score(hyps, streams).score),
-        ('ROUGE-1/2/L x n', lambda: sum(M.rouge(h, r)['rougeL'].fmeasure for h, r in zip(hyps, first)),
+        ('ROUGE-1/2/L x n', lambda: sum(R.rouge(h, r)['rougeL'].fmeasure for h, r in zip(hyps, first)),
                             lambda: sum(scorer[False].score(r, h)['rougeL'].fmeasure for h, r in zip(hyps, first))),
-        ('ROUGE stemmed x n', lambda: sum(M.rouge(h, r, use_stemmer=True)['rougeL'].fmeasure for h, r in zip(hyps, first)),
+        ('ROUGE stemmed x n', lambda: sum(R.rouge(h, r, use_stemmer=True)['rougeL'].fmeasure for h, r in zip(hyps, first)),
                               lambda: sum(scorer[True].score(r, h)['rougeL'].fmeasure for h, r in zip(hyps, first))),
-        (f'Porter x {len(words)} words', lambda: sum(map(len, map(M.porter_stem, words))),
+        (f'Porter x {len(words)} words', lambda: sum(map(len, map(R.porter_stem, words))),
                                         lambda: sum(map(len, map(nltk_stem, words)))),
     ]
     print(f'{len(hyps)} segments, up to {k} references; best of {args.repeat}')

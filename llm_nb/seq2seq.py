@@ -22,7 +22,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .bpe import BPETokenizer
 from .transformer import lm_loss
 from .encoder_decoder import Seq2SeqTransformer, Seq2SeqCache
-from .generation import generate, beam_search
+from .generation import generate
+from .decoding import beam_search
 from .metrics import corpus_bleu, corpus_chrf
 from .training import Trainer, TrainConfig
 

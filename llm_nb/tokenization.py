@@ -7,12 +7,13 @@ __all__ = ['DEFAULT_SPECIALS', 'FORMAT_VERSION', 'PROBE_SECONDS', 'WORD_PATTERN'
            'pad_batch', 'CharTokenizer', 'WordTokenizer', 'oov_rate']
 
 # %% ../nbs/01_tokenization.ipynb #dcfe49b5
-import functools, importlib, json, operator, warnings
+import functools, json, operator
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol, runtime_checkable
 import regex
+from .core import forward_moved
 
 # %% ../nbs/01_tokenization.ipynb #386d1e54
 DEFAULT_SPECIALS = ('<pad>', '<unk>', '<bos>', '<eos>')  # the specials of the char and word tokenizers, ids 0-3
@@ -460,13 +461,7 @@ def oov_rate(tok:WordTokenizer, # a word tokenizer
 
 # %% ../nbs/01_tokenization.ipynb #d84f2b6a
 # Byte-level BPE moved to `llm_nb.bpe` (chapter 01a). For one release its names still import from here, with a
-# DeprecationWarning. The import is lazy because `llm_nb.bpe` builds on this module: at the top it would be a cycle.
-_MOVED_TO_BPE = ('GPT2_PATTERN', 'CL100K_PATTERN', 'PATTERNS', 'pre_tokenize', 'train_bpe_naive', 'train_bpe',
-                 'BPETokenizer', 'load_tokenizer', 'bytes_to_unicode', 'token_spans', 'show_tokens')
-
-def __getattr__(name:str):
-    "A name that moved to `llm_nb.bpe`, imported from there on first use with a DeprecationWarning."
-    if name not in _MOVED_TO_BPE: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"llm_nb.tokenization.{name} has moved to llm_nb.bpe; import it from there "
-                  f"(llm_nb.tokenization stops forwarding it in the next release)", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module('llm_nb.bpe'), name)
+# DeprecationWarning (`forward_moved`, chapter 00); lazily, because `llm_nb.bpe` builds on this module.
+__getattr__ = forward_moved(__name__, {'llm_nb.bpe': (
+    'GPT2_PATTERN', 'CL100K_PATTERN', 'PATTERNS', 'pre_tokenize', 'train_bpe_naive', 'train_bpe', 'BPETokenizer',
+    'load_tokenizer', 'bytes_to_unicode', 'token_spans', 'show_tokens')})

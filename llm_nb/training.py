@@ -11,7 +11,7 @@ __all__ = ['PEAK_FLOPS', 'get_lr', 'param_groups', 'decay_report', 'make_optimiz
            'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/05b_training.ipynb #8e00207c
-import contextlib, importlib, math, os, shutil, time, warnings
+import contextlib, math, os, shutil, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
-from .core import get_device, best_dtype, autocast, Timer, fmt_count
+from .core import get_device, best_dtype, autocast, Timer, fmt_count, forward_moved
 from .lmdata import _dist_info
 from .lmdata import (
     uniform_loss, perplexity, bits_per_byte, token_dtype, tokenize_to_memmap, LMData, get_windows, RandomWindows,
@@ -463,19 +463,12 @@ def cleanup_distributed():
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
 # %% ../nbs/05b_training.ipynb #b70ac2e0
-# Recipes, `build_run` and `load_model` moved to `llm_nb.runs` (chapter 05 part 4), and the token pipeline, the
-# baselines and the checkpoints to `llm_nb.lmdata` and `llm_nb.checkpoint` (parts 1 and 2, imported above).
-# `llm_nb.runs` builds on this module, so its names are forwarded lazily, with a DeprecationWarning, for one release.
-# (The same few lines as `llm_nb.tokenization`'s forwarding to `llm_nb.bpe`, on purpose: each is deleted next release.)
-_MOVED_TO_RUNS = ('RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer',
-                  'tokenizer_text', 'build_run', 'load_model')
+# Recipes, `build_run` and `load_model` moved to `llm_nb.runs` (chapter 05c), and the token pipeline, the baselines and
+# the checkpoints to `llm_nb.lmdata` and `llm_nb.checkpoint` (chapters 05 and 05a, imported above). `llm_nb.runs` builds
+# on this module, so its names are forwarded lazily (`forward_moved`, chapter 00), with a DeprecationWarning, for one release.
+__getattr__ = forward_moved(__name__, {'llm_nb.runs': (
+    'RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer', 'tokenizer_text',
+    'build_run', 'load_model')})
 _all_ = ['uniform_loss', 'perplexity', 'bits_per_byte', 'token_dtype', 'tokenize_to_memmap', 'LMData', 'get_windows',
          'RandomWindows', 'eval_windows', 'evaluate', 'NGramLM', 'LSTMLM', 'CKPT_FILES', 'CheckpointError',
          'save_checkpoint', 'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state', 'set_rng_state']
-
-def __getattr__(name:str):
-    "A name that moved to `llm_nb.runs`, imported from there on first use with a DeprecationWarning."
-    if name not in _MOVED_TO_RUNS: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"llm_nb.training.{name} has moved to llm_nb.runs; import it from there "
-                  f"(llm_nb.training stops forwarding it in the next release)", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module('llm_nb.runs'), name)

@@ -8,9 +8,10 @@ __all__ = ['PRESETS', 'layer_norm', 'rms_norm', 'LayerNorm', 'RMSNorm', 'gelu_ta
            'make_cache', 'count_params', 'flops_per_token', 'sample_next', 'generate_simple', 'generate']
 
 # %% ../nbs/04_transformer.ipynb #ca987e18
-import importlib, math, warnings
+import math, warnings
 from typing import ClassVar
 from dataclasses import dataclass
+from .core import forward_moved
 
 # %% ../nbs/04_transformer.ipynb #27fae3df
 import torch
@@ -223,7 +224,9 @@ def check_token_ids(idx:torch.Tensor, # (B, T) token ids
     if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
         raise TypeError(f"token ids must be an integer tensor, got {getattr(idx, 'dtype', type(idx))}")
     if idx.dim() != 2: raise ValueError(f"token ids must have shape (B, T), got {tuple(idx.shape)}")
-    if idx.numel() and idx.device.type != 'meta':
+    # the range check reads two numbers back from the device; under torch.compile it would break the graph, so it is
+    # left to eager mode (a compiled model is one whose inputs already passed through it)
+    if idx.numel() and idx.device.type != 'meta' and not torch.compiler.is_compiling():
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= vocab_size:
             bad = lo if lo < 0 else hi
@@ -458,18 +461,10 @@ def generate(*args, **kwargs):
     return generate_simple(*args, **kwargs)
 
 # %% ../nbs/04_transformer.ipynb #964b5855
-# BERT, the encoder–decoder and the GPT-2 interop moved to chapters 04a-04c (`llm_nb.bert`, `llm_nb.encoder_decoder`,
-# `llm_nb.hf_gpt2`). For one release their names still import from here, with a DeprecationWarning. The import is lazy
-# because those modules build on this one: at the top it would be a cycle.
-_MOVED = {'llm_nb.bert': ('ENCODER_PRESETS', 'EncoderConfig', 'EncoderOutput', 'BERT', 'mask_tokens'),
-          'llm_nb.encoder_decoder': ('SEQ2SEQ_PRESETS', 'Seq2SeqConfig', 'Seq2SeqCache', 'Seq2SeqTransformer'),
-          'llm_nb.hf_gpt2': ('gpt2_config_from_hf', 'gpt2_config_to_hf', 'gpt2_to_hf_state_dict', 'gpt2_from_hf_state_dict',
-                             'normalize_gpt2_keys', 'load_hf_weights', 'load_gpt2_state_dict')}
-_MOVED_TO = {name: module for module, names in _MOVED.items() for name in names}
-
-def __getattr__(name:str):
-    "A name that moved to `llm_nb.bert`, `llm_nb.encoder_decoder` or `llm_nb.hf_gpt2`, imported from there on first use with a DeprecationWarning."
-    if name not in _MOVED_TO: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"llm_nb.transformer.{name} has moved to {_MOVED_TO[name]}; import it from there "
-                  f"(llm_nb.transformer stops forwarding it in the next release)", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(_MOVED_TO[name]), name)
+# BERT, the encoder–decoder and the GPT-2 interop moved to chapters 04a-04c. For one release their names still import
+# from here, with a DeprecationWarning (`forward_moved`, chapter 00); lazily, because those modules build on this one.
+__getattr__ = forward_moved(__name__, {
+    'llm_nb.bert': ('ENCODER_PRESETS', 'EncoderConfig', 'EncoderOutput', 'BERT', 'mask_tokens'),
+    'llm_nb.encoder_decoder': ('SEQ2SEQ_PRESETS', 'Seq2SeqConfig', 'Seq2SeqCache', 'Seq2SeqTransformer'),
+    'llm_nb.hf_gpt2': ('gpt2_config_from_hf', 'gpt2_config_to_hf', 'gpt2_to_hf_state_dict', 'gpt2_from_hf_state_dict',
+                       'normalize_gpt2_keys', 'load_hf_weights', 'load_gpt2_state_dict')})

@@ -7,8 +7,10 @@ import math
 import pytest, torch
 from hypothesis import given, settings, strategies as st, HealthCheck
 from llm_nb.core import check_number
-from llm_nb.generation import generate, beam_search, stream, speculative_generate, model_perplexity, distinct_n
+from llm_nb.generation import generate, stream, model_perplexity, distinct_n
+from llm_nb.decoding import beam_search, speculative_generate
 from llm_nb import metrics as M
+from llm_nb import rouge as R
 
 V = 11
 
@@ -58,7 +60,7 @@ def test_early_stopping_must_be_a_bool_or_never():
     with pytest.raises(ValueError, match='early_stopping'): beam_search(TINY, [1], 2, early_stopping=1)
 
 def test_metrics_name_the_non_string_argument():
-    cases = [(lambda: M.rouge('a', [3]), 'refs'), (lambda: M.rouge(3, 'a'), 'hyp'), (lambda: M.exact_match(3, 'a'), 'prediction'),
+    cases = [(lambda: R.rouge('a', [3]), 'refs'), (lambda: R.rouge(3, 'a'), 'hyp'), (lambda: M.exact_match(3, 'a'), 'prediction'),
              (lambda: M.exact_match('a', [3]), 'answers'), (lambda: M.token_f1('a', 3), 'answers'),
              (lambda: M.token_f1(None, 'a'), 'prediction'), (lambda: M.squad_scores([1], ['a']), 'predictions'),
              (lambda: M.squad_scores(['a'], [[2]]), 'answers'), (lambda: M.sentence_bleu('a', [3]), 'refs'),
@@ -72,8 +74,8 @@ def test_metrics_name_the_non_string_argument():
                                     (lambda: M.corpus_chrf(['a'], ['a'], char_order=0, word_order=0), 'char_order'),
                                     (lambda: M.corpus_chrf(['a'], ['a'], word_order=-1), 'word_order'),
                                     (lambda: M.sentence_chrf('a', 'a', beta=math.nan), 'beta'),
-                                    (lambda: M.rouge_n(['a'], ['a'], 0), 'n'),
-                                    (lambda: M.rouge('a', 'a', types=[]), 'types')])
+                                    (lambda: R.rouge_n(['a'], ['a'], 0), 'n'),
+                                    (lambda: R.rouge('a', 'a', types=[]), 'types')])
 def test_metric_ranges(f, name):
     with pytest.raises(ValueError, match=f'^{name}'): f()
 
@@ -154,7 +156,7 @@ def test_squad_metric_inputs(pred, ans):
 @given(hyp=TEXTS, refs=st.one_of(TEXTS, st.lists(TEXTS, max_size=3)))
 def test_sentence_metric_inputs(hyp, refs):
     ok = isinstance(hyp, str) and (isinstance(refs, str) or (isinstance(refs, list) and len(refs) > 0 and all(isinstance(r, str) for r in refs)))
-    for f, score in ((M.sentence_bleu, lambda s: s.score), (M.sentence_chrf, lambda s: s.score), (M.rouge, lambda s: s['rouge1'].fmeasure * 100)):
+    for f, score in ((M.sentence_bleu, lambda s: s.score), (M.sentence_chrf, lambda s: s.score), (R.rouge, lambda s: s['rouge1'].fmeasure * 100)):
         try: r = score(f(hyp, refs))
         except (TypeError, ValueError) as e:
             assert not ok, e
@@ -167,7 +169,7 @@ METRIC_NUMS = {
     'char_order': (lambda v: M.corpus_chrf(['abc'], ['abd'], char_order=v), lambda x: _int(x) and x >= 1),
     'word_order': (lambda v: M.corpus_chrf(['a b'], ['a c'], word_order=v), lambda x: _int(x) and x >= 0),
     'beta': (lambda v: M.corpus_chrf(['abc'], ['abd'], beta=v), lambda x: _fin(x) and x >= 0),
-    'n': (lambda v: M.rouge_n(['a', 'b'], ['a', 'c'], v), lambda x: _int(x) and x >= 1),
+    'n': (lambda v: R.rouge_n(['a', 'b'], ['a', 'c'], v), lambda x: _int(x) and x >= 1),
 }
 
 @FAST

@@ -5,7 +5,8 @@ Here the model is transformers' own GPT2LMHeadModel behind our calling conventio
 """
 import pytest, torch
 transformers = pytest.importorskip('transformers')
-from llm_nb.generation import generate, beam_search, prepare_prompts
+from llm_nb.generation import generate, prepare_prompts
+from llm_nb.decoding import beam_search
 
 V, EOS = 61, 60
 

@@ -216,7 +216,7 @@ def test_part1_does_not_import_part2(fresh_python):
     assert out.split() == ['False']
 
 def test_moved_names_forward_for_one_release(tmp_path, fresh_python):
-    moved = part1._MOVED_TO_BPE
+    moved = tuple(part1.__getattr__.moved)
     assert set(moved) <= set(part2.__all__) and not set(moved) & set(part1.__all__)
     for name in moved:
         with pytest.warns(DeprecationWarning, match=f'llm_nb.tokenization.{name} has moved to llm_nb.bpe'):

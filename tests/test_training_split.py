@@ -13,7 +13,7 @@ def test_moved_names_reexported_from_training():
     assert not set(lmdata.__all__) & set(checkpoint.__all__)
 
 def test_runs_names_forward_lazily_for_one_release():
-    moved = training._MOVED_TO_RUNS
+    moved = tuple(training.__getattr__.moved)
     assert set(moved) == set(runs.__all__) and not set(moved) & set(training.__all__)
     for name in moved:
         with pytest.warns(DeprecationWarning, match=f'llm_nb.training.{name} has moved to llm_nb.runs'):

@@ -275,7 +275,9 @@ def test_transformer_does_not_import_the_later_parts(fresh_python):
 def test_moved_names_forward_for_one_release(tmp_path, fresh_python):
     import importlib, warnings
     import llm_nb.transformer as tr
-    for modname, names in tr._MOVED.items():
+    moved = {}
+    for name, modname in tr.__getattr__.moved.items(): moved.setdefault(modname, []).append(name)
+    for modname, names in moved.items():
         mod = importlib.import_module(modname)
         assert set(names) <= set(mod.__all__) and not set(names) & set(tr.__all__)
         for name in names:
