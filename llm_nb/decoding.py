@@ -70,7 +70,7 @@ def beam_search(model, # any decoder of the package
     while True:
         flat = running[:, :, :cur].reshape(B * nb, cur)
         m = None if flat_mask is None else torch.cat([flat_mask, flat_mask.new_ones(B * nb, cur - T0)], 1)
-        logp = F.log_softmax(runner(flat, m)[:, -1].float(), dim=-1)           # (B*nb, V)
+        logp = F.log_softmax(runner(flat, m, keep=1)[:, -1].float(), dim=-1)           # (B*nb, V)
         logp = procs(flat, logp)
         V = logp.size(-1)
         acc = (logp.view(B, nb, V) + run_scores[..., None]).view(B, nb * V)     # total log-prob of each extension
@@ -146,11 +146,11 @@ def speculative_generate(target, # the large model whose distribution we want
         # 1. the draft proposes gamma tokens
         seq, qs = ids, []
         for _ in range(gamma):
-            q = dist(drf(seq)[0, -1], seq)
+            q = dist(drf(seq, keep=1)[0, -1], seq)
             x = torch.multinomial(q, 1, generator=generator) if sample else q.argmax().view(1)
             qs.append(q); seq = torch.cat([seq, x[None]], 1)
         # 2. one target call scores all gamma + 1 positions
-        tl = tgt(seq)[0]                                                         # (gamma + 1 or more, V): positions n-1 .. n+gamma-1
+        tl = tgt(seq, keep=gamma + 1)[0]                                                      # (gamma + 1 or more, V): positions n-1 .. n+gamma-1
         tl = tl[-(gamma + 1):]
         new = []
         for i in range(gamma + 1):

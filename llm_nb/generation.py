@@ -10,7 +10,7 @@ __all__ = ['LogitsProcessor', 'LogitsProcessorList', 'TemperatureLogitsWarper', 
            'stream', 'model_perplexity', 'distinct_n', 'sample_text']
 
 # %% ../nbs/06_generation.ipynb #a1823fac
-import codecs, math, numbers
+import codecs, inspect, math, numbers
 from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
@@ -193,27 +193,27 @@ class _Runner:
     "Feed a growing token sequence to `model`, only the unseen part when a KV cache is used."
     def __init__(self, model, use_cache=True):
         self.model, self.block_size = model, _block_size(model)
+        fwd = getattr(model, 'forward', None)   # a model that can skip the output layer's unused rows is asked to
+        self.keeps = fwd is not None and 'logits_to_keep' in inspect.signature(fwd).parameters
         self.cache = _new_cache(model) if use_cache else None
         self.seen = 0  # tokens of the sequence the model has processed (and cached)
-    def __call__(self, ids:Tensor, mask:Tensor|None=None) -> Tensor:
-        "Logits `(B, S - seen, V)` for the positions of `ids (B, S)` not fed before."
+    def __call__(self, ids:Tensor, mask:Tensor|None=None, keep:int|None=None) -> Tensor:
+        "Logits `(B, n, V)` for the positions of `ids (B, S)` not fed before (n of them, or only the last `keep`)."
         S = ids.size(1); new = S - self.seen
         if self.block_size is not None and S > self.block_size:              # past the context: slide a window
             self.cache, ids = None, ids[:, -self.block_size:]
             mask = None if mask is None else mask[:, -self.block_size:]
-            out = self._call(ids, mask, None)
-            self.seen = S
-            return out[:, -min(new, ids.size(1)):]
-        if self.cache is None:
-            out = self._call(ids, mask, None)[:, self.seen:]
-        else:
-            out = self._call(ids[:, self.seen:], mask, self.cache)
+            new = min(new, ids.size(1))
+        n = new if keep is None else min(keep, new)
+        if self.cache is None: out = self._call(ids, mask, None, n)
+        else: out = self._call(ids[:, self.seen:], mask, self.cache, n)
         self.seen = S
-        return out
-    def _call(self, ids, mask, cache):
+        return out[:, -n:]
+    def _call(self, ids, mask, cache, n):
         kw = {} if cache is None else dict(cache=cache)
         if mask is not None:
             kw.update(attention_mask=mask, positions=_positions(mask)[:, -ids.size(1):])
+        if self.keeps: kw['logits_to_keep'] = n
         return _logits(self.model(ids, **kw))
     def crop(self, n:int):
         "Forget everything after the first `n` tokens."
@@ -310,7 +310,7 @@ def _decode_steps(model, ids, mask, max_new_tokens, procs, criteria, sample, eos
     unfinished = torch.ones(B, dtype=torch.bool, device=ids.device)
     eos_t = torch.tensor(eos, device=ids.device, dtype=torch.long)
     for _ in range(max_new_tokens):
-        logits = runner(ids, mask)[:, -1, :].float()                          # (B, V)
+        logits = runner(ids, mask, keep=1)[:, -1, :].float()                          # (B, V)
         scores = procs(ids, logits)
         if sample:
             probs = scores.softmax(-1)

@@ -341,8 +341,9 @@ class GPT(nn.Module):
                 cache:list|None=None, # per-layer KV caches from `new_cache()`; extended in place
                 attention_mask:torch.Tensor|None=None, # (B, cached + T) 1 for real tokens, 0 for padding
                 positions:torch.Tensor|None=None, # (B, T) or (T,) explicit positions (left-padded batches)
+                logits_to_keep:int=0, # compute the output layer for the last k positions only (0 = all); decoding needs 1
                ):
-        "Logits (B, T, V); or `(logits, loss)` when `targets` are given."
+        "Logits (B, T, V) (or (B, k, V) with `logits_to_keep=k`); or `(logits, loss)` when `targets` are given."
         cfg = self.config
         B, T = check_token_ids(idx, cfg.vocab_size)
         if cache is not None and len(cache) != cfg.n_layer:
@@ -361,7 +362,10 @@ class GPT(nn.Module):
         rope_pos = positions if cfg.pos == 'rope' else None
         for i, block in enumerate(self.h):
             x = block(x, mask=mask, cache=None if cache is None else cache[i], positions=rope_pos)  # (B, T, C)
-        logits = self.lm_head(self.ln_f(x))                                 # (B, T, V)
+        if logits_to_keep:                                                  # the vocabulary-wide output layer is the
+            if targets is not None: raise ValueError("logits_to_keep needs targets=None (the loss uses every position)")
+            x = x[:, -logits_to_keep:]                                      # largest matmul: skip rows nobody reads
+        logits = self.lm_head(self.ln_f(x))                                 # (B, T or k, V)
         if targets is None: return logits
         return logits, lm_loss(logits, targets)
 
