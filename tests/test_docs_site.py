@@ -374,6 +374,8 @@ def test_page_names_and_links_follow_nbdev():
     assert bd.page_name(nbs/'00a_data.ipynb', nbs) == 'data.md'
     assert bd.page_name(nbs/'index.ipynb', nbs) == 'index.md'
     assert bd.chapter_label(nbs/'00a_data.ipynb') == '0a' and bd.chapter_label(nbs/'12_x.ipynb') == '12'
+    assert bd.chapter_label(nbs/'000_overview.ipynb') == '' and bd.chapter_label(nbs/'00_core.ipynb') == '0'
+    assert [p.name for p in bd.discover(bd.ROOT/'nbs')][:3] == ['index.ipynb', '000_overview.ipynb', '00_core.ipynb']
     pages = {'01_tokenization.ipynb': 'tokenization.md'}
     anchors = {'tokenization.md': {'bpetokenizer'}, 'reference/tokenization.md': {'bpetokenizer-encode'}}
     md = ('[`BPETokenizer`](https://h.io/llm_nb/tokenization.html#bpetokenizer) '

@@ -57,9 +57,10 @@ def plain(md):
     return re.sub(r'[`*$]|(?<!\w)_|_(?!\w)', '', md).strip()
 
 def chapter_label(nb_path):
-    "`01_tokenization.ipynb` -> '1', `00a_data.ipynb` -> '0a', no number -> ''."
+    "`01_tokenization.ipynb` -> '1', `00a_data.ipynb` -> '0a', no number or a prologue before chapter 0 (`000_overview`) -> ''."
     m = re.match(r'^(\d+)([a-zA-Z]*)_', Path(nb_path).name)
-    return f'{int(m.group(1))}{m.group(2)}' if m else ''
+    if not m or (len(m.group(1)) > 2 and int(m.group(1)) == 0): return ''
+    return f'{int(m.group(1))}{m.group(2)}'
 
 def title_summary(nb):
     "The notebook's `# Title` and `> summary` lines (from its first markdown cell)."
