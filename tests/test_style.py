@@ -5,7 +5,8 @@
 - each parameter of an exported function (and of a class's `__init__`) is documented by a docments comment,
   so the docs show a parameter table;
 - no code cell hides a section heading in a comment (`# ## 5. Loading weights`): a heading is a markdown cell, or
-  the docs' table of contents and the reader's outline miss the section.
+  the docs' table of contents and the reader's outline miss the section;
+- `#| slow` and `#| gpu` cells guard themselves (`slow_ready`, `gpu_ready`), so *Run All* on a CPU works.
 """
 import importlib, inspect, json, pkgutil, re
 from pathlib import Path
@@ -68,3 +69,13 @@ def test_hidden_heading_detector():
 def test_no_heading_hidden_in_code(nb):
     found = hidden_headings(json.loads(nb.read_text(encoding='utf-8'))['cells'])
     assert not found, f'{nb.name}: make these markdown cells:\n' + '\n'.join(found)
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
+def test_long_and_gpu_cells_guard_themselves(nb):
+    "*Run All* in a plain kernel on a CPU must not fail or start a long run: `#| slow` cells call `slow_ready`, `#| gpu` cells `gpu_ready`."
+    for c in json.loads(nb.read_text(encoding='utf-8'))['cells']:
+        s = ''.join(c['source'])
+        if c['cell_type'] != 'code': continue
+        flags = {l[2:].strip().split()[0] for l in s.splitlines() if l.startswith('#|') and l[2:].strip()}
+        if 'slow' in flags: assert 'slow_ready(' in s, f'{nb.name}: a #| slow cell without slow_ready(...): {s[:120]!r}'
+        if 'gpu' in flags: assert 'gpu_ready(' in s, f'{nb.name}: a #| gpu cell without gpu_ready(...): {s[:120]!r}'
