@@ -61,7 +61,7 @@ def slow_ready(what:str, # what the cell would show, named in the message when i
     "True when long runs are asked for (`LLM_NB_SLOW=1`); otherwise print one line saying that `what` was skipped and how to run it."
     if os.environ.get('LLM_NB_SLOW') == '1': return True
     print(f"Skipped {what}: a long run (set LLM_NB_SLOW=1 before starting Jupyter to run it; "
-          "`nbdev_test --flags slow` runs these cells as tests). The output stored below, if any, is from such a run.")
+          "`python tools/nbtool.py run NB --flags slow` runs them too). The output stored below, if any, is from such a run.")
     return False
 
 # %% ../nbs/00_core.ipynb #05103d82

@@ -38,6 +38,7 @@ def run(nb_path, flags=''):
     from execnb.nbio import read_nb, write_nb
     from nbdev.config import get_config
     skip = set(get_config().tst_flags.split()) - set(flags.split())
+    if 'slow' in flags.split(): os.environ['LLM_NB_SLOW'] = '1'   # the cells' own `slow_ready` guard lets them run
     nb_path = Path(nb_path).absolute()
     nb = read_nb(nb_path)
     def _no_eval(cell):
