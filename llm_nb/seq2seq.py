@@ -213,6 +213,10 @@ class BahdanauSeq2Seq(nn.Module):
         if targets is None: return logits
         return logits, lm_loss(logits, targets)
 
+# %% ../nbs/09_translation.ipynb #7c048a17
+from .runs import register_model
+register_model('BahdanauSeq2Seq', lambda c: BahdanauSeq2Seq(**c))   # so `load_model` rebuilds a saved LSTM translator
+
 # %% ../nbs/09_translation.ipynb #1d81ddf0
 @torch.no_grad()
 def check_no_future_leak(model:nn.Module, # has `forward(src, tgt, src_mask=...)` -> logits
