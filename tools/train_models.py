@@ -53,7 +53,7 @@ TANG_TINY = dict(n_layer=2, n_head=2, n_embd=64, max_steps=40, batch_size=8, blo
 MT = dict(  # translation: the same budget (epochs x batch) for both models
     full=dict(epochs=40, batch_size=64, vocab=1000,
               transformer=dict(n_layer=3, n_head=4, n_embd=256, d_ff=1024, dropout=0.3, norm_position='pre', block_size=64),
-              noam=dict(warmup=400, factor=1.0),
+              noam=dict(warmup=400, factor=0.5),
               lstm=dict(emb_dim=256, hidden=256, attn_dim=256, dropout=0.3), lstm_lr=2e-3),
     tiny=dict(epochs=1, batch_size=32, vocab=400, n_train=320, n_test=24,
               transformer=dict(n_layer=1, n_head=2, n_embd=32, d_ff=64, dropout=0.1, norm_position='pre', block_size=64),
@@ -133,7 +133,7 @@ def train_tang(args, dev, out):
                    val_loss_fp32=fp32['loss'], val_loss=fp16['loss'], val_bits_per_byte=fp16['bpb'],
                    val_windows='all' if windows is None else windows,
                    form=share, sample=dict(n=n_poems, temperature=0.8, seed=0, n_lines=4),
-                   train_seconds=seconds, device=device_name(dev), dtype=cfg.dtype)
+                   train_seconds=seconds, device=device_name(dev), dtype=str(tr.dtype).replace('torch.', ''))
     val = dict(tr.history['val'])
     rows = [[s, s * cfg.tokens_per_step, f'{wall.get(s, float("nan")):.1f}', f'{l:.4f}', f'{val[s]:.4f}' if s in val else '']
             for s, l in tr.history['train']]
