@@ -26,7 +26,7 @@ Each model's folder in --out: model.safetensors (float16), config.json (model cl
 tokenizer.txt, manifest.json (so `llm_nb.runs.load_model(folder)` loads it), metrics.json (held-out figures,
 wall time, device), curve.csv (training curve: step, tokens or pairs, wall seconds, losses) and samples.txt.
 """
-import argparse, copy, csv, hashlib, io, json, os, platform, subprocess, sys, tarfile, tempfile, time
+import argparse, copy, csv, hashlib, io, json, os, platform, subprocess, sys, tarfile, tempfile, time, traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,19 +245,20 @@ def main():
     def save_summary():
         summary['total_seconds'] = time.perf_counter() - t0
         (out/'summary.json').write_text(json.dumps(summary, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
-    if 'tang' in only:
-        f = train_tang(args, dev, out); summary['models'][f.name] = json.loads((f/'metrics.json').read_text(encoding='utf-8'))
+    def attempt(name, fn):                            # one model failing must not cost the others
+        try:
+            f = fn(); summary['models'][f.name] = json.loads((f/'metrics.json').read_text(encoding='utf-8'))
+        except Exception:
+            log(f'{name} FAILED:\n{traceback.format_exc()}'); summary.setdefault('failed', {})[name] = traceback.format_exc()
         save_summary()
+    if 'tang' in only: attempt('tang-char', lambda: train_tang(args, dev, out))
     if only & {'transformer', 'lstm'}:
         td = translation_data(args)
         for kind in ('transformer', 'lstm'):
-            if kind not in only: continue
-            f = train_translator(kind, args, dev, out, td)
-            m = json.loads((f/'metrics.json').read_text(encoding='utf-8'))
-            summary['models'][f.name] = {k: v for k, v in m.items()}
-            save_summary()
-    save_summary()
-    log(f'done in {summary["total_seconds"]:.0f} s: {", ".join(summary["models"])} in {out}')
+            if kind in only: attempt(kind, lambda: train_translator(kind, args, dev, out, td))
+    log(f'done in {summary["total_seconds"]:.0f} s: {", ".join(summary["models"])} in {out}'
+        + (f'; FAILED: {", ".join(summary["failed"])}' if summary.get('failed') else ''))
     if args.pack: pack(out, args.pack)
+    if summary.get('failed'): sys.exit(1)
 
 if __name__ == '__main__': main()
