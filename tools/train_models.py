@@ -48,7 +48,7 @@ FILES = ('model.safetensors', 'config.json', 'tokenizer.txt')
 
 # ------------------------------------------------------------------------------------------------ the settings
 # Full size (GPU) and tiny (CPU check). Tang: the 'tang-char-gpu' recipe of llm_nb.runs, with overrides for tiny.
-TANG_TINY = dict(n_layer=2, n_head=2, n_embd=64, max_steps=40, batch_size=8, block_size=128, eval_interval=20,
+TANG_TINY = dict(n_layer=2, n_head=2, n_embd=64, max_steps=30, batch_size=8, block_size=128, eval_interval=15,
                  eval_windows=16, warmup_steps=5, dtype='float32')
 MT = dict(  # translation: the same budget (epochs x batch) for both models
     full=dict(epochs=40, batch_size=64, vocab=1000,
@@ -236,7 +236,7 @@ def main():
     dev = torch.device(args.device)
     if dev.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
-    else: torch.set_num_threads(min(4, os.cpu_count() or 1))
+    else: torch.set_num_threads(1 if args.tiny else min(8, os.cpu_count() or 1))
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     info = dict(device=device_name(dev), torch=torch.__version__, python=platform.python_version(), commit=git_commit(),
                 tiny=args.tiny, seed=args.seed, started=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()))
