@@ -219,6 +219,7 @@ def pack(out, dest, part=15 * 2**20):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w') as t: t.add(out, arcname='trained')
     data = buf.getvalue(); dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob('trained.tar.part*'): old.unlink()
     for i in range(0, len(data), part): (dest/f'trained.tar.part{i // part:02d}').write_bytes(data[i:i + part])
     (dest/'summary.json').write_bytes((Path(out)/'summary.json').read_bytes())
     log(f'packed {len(data) / 2**20:.1f} MiB into {-(-len(data) // part)} part(s) in {dest}')
@@ -251,6 +252,7 @@ def main():
         except Exception:
             log(f'{name} FAILED:\n{traceback.format_exc()}'); summary.setdefault('failed', {})[name] = traceback.format_exc()
         save_summary()
+        if args.pack: pack(out, args.pack)            # after each model: a run stopped at its time limit keeps the finished ones
     if 'tang' in only: attempt('tang-char', lambda: train_tang(args, dev, out))
     if only & {'transformer', 'lstm'}:
         td = translation_data(args)
