@@ -171,8 +171,8 @@ class BahdanauSeq2Seq(nn.Module):
     def _start(self, memory, src_mask):
         "s_0 from the forward state at the last real token and the backward state at the first."
         B, S, _ = memory.shape
-        last = (torch.full((B,), S) if src_mask is None else src_mask.sum(-1)) - 1
-        fwd = memory[torch.arange(B), last, :self.hidden]; bwd = memory[:, 0, self.hidden:]
+        last = (torch.full((B,), S, device=memory.device) if src_mask is None else src_mask.sum(-1)) - 1
+        fwd = memory[torch.arange(B, device=memory.device), last, :self.hidden]; bwd = memory[:, 0, self.hidden:]
         x = torch.cat([fwd, bwd], -1)
         return torch.tanh(self.init_h(x)), torch.tanh(self.init_c(x))
 
@@ -213,6 +213,10 @@ class BahdanauSeq2Seq(nn.Module):
         logits = self.decode(tgt, self.encode(src, src_mask), src_mask)
         if targets is None: return logits
         return logits, lm_loss(logits, targets)
+
+# %% ../nbs/09_translation.ipynb #7c048a17
+from .runs import register_model
+register_model('BahdanauSeq2Seq', lambda c: BahdanauSeq2Seq(**c))   # so `load_model` rebuilds a saved LSTM translator
 
 # %% ../nbs/09_translation.ipynb #1d81ddf0
 @torch.no_grad()
@@ -331,10 +335,11 @@ def translate(model:nn.Module, # a trained `Seq2SeqTransformer` or `BahdanauSeq2
     if isinstance(sentences, str): raise TypeError("sentences must be a list of strings; wrap a single sentence in a list")
     tgt_tok = tgt_tok or src_tok
     bos, eos, pad = tgt_tok.bos_id, tgt_tok.eos_id, tgt_tok.pad_id
-    model.eval(); out = []
+    model.eval(); out = []; dev = next(model.parameters()).device
     for i in range(0, len(sentences), batch_size):
         chunk = [src_tok.encode(s) + [src_tok.eos_id] for s in sentences[i:i + batch_size]]
         b = collate_pairs([(s, [bos, eos]) for s in chunk], src_tok.pad_id)
+        b = {k: v.to(dev) for k, v in b.items()}                                   # where the model is
         memory = model.encode(b['src'], b['src_mask'])                             # (B, S, C)
         mem, mask = memory.repeat_interleave(beam, 0), b['src_mask'].repeat_interleave(beam, 0)
         dec, prompts = DecoderOnly(model, mem, mask), [[bos]] * len(chunk)
