@@ -7,8 +7,8 @@ __all__ = ['REAL_MODEL_ALIASES', 'CHAT_PAGE', 'SlotCache', 'SamplingParams', 'Se
            'Served', 'load_served', 'BadRequest', 'parse_params', 'parse_messages', 'create_app', 'make_server',
            'serve', 'BackgroundServer']
 
-# %% ../nbs/11a_serving.ipynb #1e335068
-import asyncio, json, math, threading, time, uuid
+# %% ../nbs/11a_serving.ipynb #9ecd2aaa
+import asyncio, contextlib, json, math, signal, threading, time, uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from .generation import build_processors, StreamDecoder
 from .pretrained import MODEL_NAME, load as load_gguf, render_chat
 from .runs import load_model
 
-# %% ../nbs/11a_serving.ipynb #dc053c19
+# %% ../nbs/11a_serving.ipynb #e1dfae54
 class _SlotLayer:
     "One layer's keys and values for every slot: `(n_slots, H_kv, max_len, D)` buffers, written at each slot's own length."
     def __init__(self, owner): self.owner, self.k, self.v = owner, None, None
@@ -72,7 +72,7 @@ class SlotCache(list):
         "Forget a slot's tokens so a new sequence can use it."
         self.lens[slot] = 0
 
-# %% ../nbs/11a_serving.ipynb #1898b934
+# %% ../nbs/11a_serving.ipynb #ebd4a29b
 @dataclass
 class SamplingParams:
     "OpenAI's sampling settings for one sequence."
@@ -121,7 +121,7 @@ def _holdback(text:str, stops:list) -> int:
     "How many characters at the end of `text` could still become a stop string (kept back from the stream)."
     return max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
 
-# %% ../nbs/11a_serving.ipynb #31b568c1
+# %% ../nbs/11a_serving.ipynb #24b7f9e0
 class QueueFull(RuntimeError):
     "The engine's waiting queue is full: try again later."
 
@@ -280,7 +280,7 @@ class Engine:
         self._log('finish', s.id, reason)
         s.done.set(); self._emit(s, ('done', reason))
 
-# %% ../nbs/11a_serving.ipynb #d88863b7
+# %% ../nbs/11a_serving.ipynb #7e23a374
 def plot_timeline(events:list, # `Engine.events` of a run with `record_events=True`
                   ax=None, # two matplotlib axes (timeline, batch size); default: a new figure
                   title:str|None=None, # title of the top panel
@@ -310,7 +310,7 @@ def plot_timeline(events:list, # `Engine.events` of a run with `record_events=Tr
     ax[1].set(xlabel='time (s)', ylabel='batch size', ylim=(0, max([b for *_, b in steps], default=1) + 1))
     return ax
 
-# %% ../nbs/11a_serving.ipynb #3079237b
+# %% ../nbs/11a_serving.ipynb #d904c42b
 @dataclass
 class Served:
     "A model ready to serve: the model, its tokenizer, a name, end-of-sequence ids and a chat template (None = a plain transcript)."
@@ -348,7 +348,7 @@ def load_served(model:str, # 'smollm2-135m-instruct', a .gguf file, a checkpoint
     eos = [i for i in (getattr(tok, 'eos_id', None),) if i is not None]
     return Served(m, tok, p.name, eos)
 
-# %% ../nbs/11a_serving.ipynb #8b597331
+# %% ../nbs/11a_serving.ipynb #c52c54f1
 class BadRequest(ValueError):
     "A request the server refuses with 400; `param` names the field."
     def __init__(self, message:str, # what is wrong
@@ -402,7 +402,7 @@ def parse_messages(body:dict) -> list[dict]: # the chat request's JSON object
         out.append({'role': 'system' if m['role'] == 'developer' else m['role'], 'content': c})
     return out
 
-# %% ../nbs/11a_serving.ipynb #ffa8f3ec
+# %% ../nbs/11a_serving.ipynb #7175856f
 CHAT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>llm_nb chat</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
@@ -461,7 +461,7 @@ $('clear').addEventListener('click', () => { messages.length = 0; $('log').inner
 </script></body></html>
 """
 
-# %% ../nbs/11a_serving.ipynb #2ec2b455
+# %% ../nbs/11a_serving.ipynb #70987114
 def _error(status:int, message:str, param=None, headers=None, kind='invalid_request_error'):
     "An OpenAI-style error response."
     from fastapi.responses import JSONResponse
@@ -599,7 +599,7 @@ def create_app(served:Served, # the model, tokenizer and name
     async def completions(request:Request): return await run(request, chat=False)
     return app
 
-# %% ../nbs/11a_serving.ipynb #c6b8356c
+# %% ../nbs/11a_serving.ipynb #7aef0486
 def make_server(model:str='smollm2-135m-instruct', # see `load_served`
                 host:str='127.0.0.1', # address to bind (127.0.0.1: this machine only)
                 port:int=8000, # TCP port
@@ -610,12 +610,20 @@ def make_server(model:str='smollm2-135m-instruct', # see `load_served`
                 graceful_timeout:float=30, # on SIGTERM, seconds in-flight requests get to finish before they are cancelled
                 log_level:str='info', # uvicorn's log level
                ):
-    "A `uvicorn.Server` serving `model` (call `.run()`; SIGTERM/Ctrl-C shut it down cleanly)."
+    "A `uvicorn.Server` serving `model` (call `.run()`; SIGTERM/Ctrl-C shut it down cleanly, exit status 0)."
     import uvicorn
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):   # as uvicorn's, but a signal that shut the server down gracefully is not raised again
+            if threading.current_thread() is not threading.main_thread(): yield; return
+            old = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+            try: yield
+            finally:
+                for s, h in old.items(): signal.signal(s, h)
     served = load_served(model, device)
     engine = Engine(served.model, served.tokenizer, max_batch, max_queue, served.eos_token_id)
     app = create_app(served, engine, api_key)
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_timeout))
+    return Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_timeout))
 
 def serve(**kwargs): # the arguments of `make_server`
     "Run the server until SIGTERM or Ctrl-C (what `llm_nb serve` calls)."
