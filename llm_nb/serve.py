@@ -7,7 +7,7 @@ __all__ = ['REAL_MODEL_ALIASES', 'CHAT_PAGE', 'SlotCache', 'SamplingParams', 'Se
            'Served', 'load_served', 'BadRequest', 'parse_params', 'parse_messages', 'create_app', 'make_server',
            'serve', 'BackgroundServer']
 
-# %% ../nbs/11a_serving.ipynb #5f9ba02e
+# %% ../nbs/11a_serving.ipynb #204e2caf
 import asyncio, contextlib, json, math, signal, threading, time, uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from .generation import build_processors, StreamDecoder
 from .pretrained import MODEL_NAME, load as load_gguf, render_chat
 from .runs import load_model
 
-# %% ../nbs/11a_serving.ipynb #e1cb27f9
+# %% ../nbs/11a_serving.ipynb #2a61ef33
 class _SlotLayer:
     "One layer's keys and values for every slot: `(n_slots, H_kv, max_len, D)` buffers, written at each slot's own length."
     def __init__(self, owner): self.owner, self.k, self.v = owner, None, None
@@ -72,7 +72,7 @@ class SlotCache(list):
         "Forget a slot's tokens so a new sequence can use it."
         self.lens[slot] = 0
 
-# %% ../nbs/11a_serving.ipynb #de4b0935
+# %% ../nbs/11a_serving.ipynb #dc4242d5
 @dataclass
 class SamplingParams:
     "OpenAI's sampling settings for one sequence."
@@ -121,7 +121,7 @@ def _holdback(text:str, stops:list) -> int:
     "How many characters at the end of `text` could still become a stop string (kept back from the stream)."
     return max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
 
-# %% ../nbs/11a_serving.ipynb #d94a5c14
+# %% ../nbs/11a_serving.ipynb #e0a9b58b
 class QueueFull(RuntimeError):
     "The engine's waiting queue is full: try again later."
 
@@ -160,7 +160,7 @@ class Engine:
                 raise ValueError(f"prompt has {len(s.prompt)} tokens but the model's context is {self.block_size} tokens "
                                  f"(block_size={self.block_size}, including at least one new token)")
         with self.cv:
-            if not self.accepting: raise QueueFull("the server is shutting down")
+            if not self.accepting or not self.thread.is_alive(): raise QueueFull("the engine is stopped (shutting down, or it failed)")
             if len(self.waiting) + len(seqs) > self.max_queue: raise QueueFull(f"queue full ({self.max_queue} waiting)")
             for s in seqs:
                 s.t_arrive = time.perf_counter(); self.waiting.append(s); self._log('arrive', s.id)
@@ -280,7 +280,7 @@ class Engine:
         self._log('finish', s.id, reason)
         s.done.set(); self._emit(s, ('done', reason))
 
-# %% ../nbs/11a_serving.ipynb #fde93e10
+# %% ../nbs/11a_serving.ipynb #898c77f5
 def plot_timeline(events:list, # `Engine.events` of a run with `record_events=True`
                   ax=None, # two matplotlib axes (timeline, batch size); default: a new figure
                   title:str|None=None, # title of the top panel
@@ -310,7 +310,7 @@ def plot_timeline(events:list, # `Engine.events` of a run with `record_events=Tr
     ax[1].set(xlabel='time (s)', ylabel='batch size', ylim=(0, max([b for *_, b in steps], default=1) + 1))
     return ax
 
-# %% ../nbs/11a_serving.ipynb #13051a7d
+# %% ../nbs/11a_serving.ipynb #94f79747
 @dataclass
 class Served:
     "A model ready to serve: the model, its tokenizer, a name, end-of-sequence ids and a chat template (None = a plain transcript)."
@@ -348,7 +348,7 @@ def load_served(model:str, # 'smollm2-135m-instruct', a .gguf file, a checkpoint
     eos = [i for i in (getattr(tok, 'eos_id', None),) if i is not None]
     return Served(m, tok, p.name, eos)
 
-# %% ../nbs/11a_serving.ipynb #0734af23
+# %% ../nbs/11a_serving.ipynb #8e2d39db
 class BadRequest(ValueError):
     "A request the server refuses with 400; `param` names the field."
     def __init__(self, message:str, # what is wrong
@@ -403,7 +403,7 @@ def parse_messages(body:dict, # the chat request's JSON object
         out.append({'role': 'system' if m['role'] == 'developer' else m['role'], 'content': c})
     return out
 
-# %% ../nbs/11a_serving.ipynb #7791f91b
+# %% ../nbs/11a_serving.ipynb #0e1fd09b
 CHAT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>llm_nb chat</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
@@ -462,7 +462,7 @@ $('clear').addEventListener('click', () => { messages.length = 0; $('log').inner
 </script></body></html>
 """
 
-# %% ../nbs/11a_serving.ipynb #cfc772d8
+# %% ../nbs/11a_serving.ipynb #ec2eebff
 def _error(status:int, message:str, param=None, headers=None, kind='invalid_request_error'):
     "An OpenAI-style error response."
     from fastapi.responses import JSONResponse
@@ -575,7 +575,9 @@ def create_app(served:Served, # the model, tokenizer and name
                 left -= kind == 'done'
         finally:
             for s in seqs: s.cancel()
-        if any(s.finish_reason in ('cancelled', 'error') for s in seqs):
+        if any(s.finish_reason == 'error' for s in seqs):
+            return _error(500, f'the engine failed: {engine.error!r}', kind='server_error')
+        if any(s.finish_reason == 'cancelled' for s in seqs):
             return _error(503, 'the request was cancelled (the server is shutting down)', kind='server_error')
         choices = [({'index': k, 'message': {'role': 'assistant', 'content': s.text}, 'logprobs': None, 'finish_reason': s.finish_reason}
                     if chat else {'index': k, 'text': s.text, 'logprobs': None, 'finish_reason': s.finish_reason}) for k, s in enumerate(seqs)]
@@ -600,7 +602,7 @@ def create_app(served:Served, # the model, tokenizer and name
     async def completions(request:Request): return await run(request, chat=False)
     return app
 
-# %% ../nbs/11a_serving.ipynb #9d5eb584
+# %% ../nbs/11a_serving.ipynb #02862889
 def make_server(model:str='smollm2-135m-instruct', # see `load_served`
                 host:str='127.0.0.1', # address to bind (127.0.0.1: this machine only)
                 port:int=8000, # TCP port

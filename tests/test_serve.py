@@ -156,6 +156,7 @@ def test_16_concurrent_streaming_clients(server):
     ('/v1/completions', '{"prompt": "hi", "n": 0}', "'n'"),
     ('/v1/completions', '{"prompt": "hi", "stream": "yes"}', "'stream'"),
     ('/v1/completions', '{"prompt": "hi", "stop": 7}', "'stop'"),
+    ('/v1/completions', r'{"prompt": "caf\u00e9 \ud83d\ude00"}', 'cannot encode'),
     ('/v1/chat/completions', '{"messages": "hello"}', "'messages'"),
     ('/v1/chat/completions', '{"messages": [{"role": "user", "content": 5}]}', 'messages[0].content'),
     ('/v1/chat/completions', '{"messages": [{"role": "king", "content": "hi"}]}', 'messages[0]'),
