@@ -115,6 +115,11 @@ def test_openai_client_chat_and_completion(server):
     assert len(a.choices) == 3 and [c.text for c in a.choices] == [c.text for c in b.choices]
     assert all('\n' not in c.text for c in a.choices)
     assert any(c.finish_reason == 'stop' for c in a.choices)
+    # a stop string of several tokens: held back from the stream until it is ruled out, cut from the text either way
+    kw = dict(model='shakespeare-char', prompt='ROMEO:\n', max_tokens=80, temperature=0, stop=['of the c'])
+    whole = client.completions.create(**kw).choices[0]
+    assert whole.finish_reason == 'stop' and 'of the c' not in whole.text and full.choices[0].text.startswith(whole.text + 'of the c')
+    assert ''.join(c.choices[0].text for c in client.completions.create(**kw, stream=True)) == whole.text
 
 def test_health_models_and_page(server):
     h = server.health()
