@@ -7,7 +7,7 @@ __all__ = ['REAL_MODEL_ALIASES', 'CHAT_PAGE', 'SlotCache', 'SamplingParams', 'Se
            'Served', 'load_served', 'BadRequest', 'parse_params', 'parse_messages', 'create_app', 'make_server',
            'serve', 'BackgroundServer']
 
-# %% ../nbs/11a_serving.ipynb #204e2caf
+# %% ../nbs/11a_serving.ipynb #5a1d88af
 import asyncio, contextlib, json, math, signal, threading, time, uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from .generation import build_processors, StreamDecoder
 from .pretrained import MODEL_NAME, load as load_gguf, render_chat
 from .runs import load_model
 
-# %% ../nbs/11a_serving.ipynb #2a61ef33
+# %% ../nbs/11a_serving.ipynb #7b1afed0
 class _SlotLayer:
     "One layer's keys and values for every slot: `(n_slots, H_kv, max_len, D)` buffers, written at each slot's own length."
     def __init__(self, owner): self.owner, self.k, self.v = owner, None, None
@@ -72,7 +72,7 @@ class SlotCache(list):
         "Forget a slot's tokens so a new sequence can use it."
         self.lens[slot] = 0
 
-# %% ../nbs/11a_serving.ipynb #dc4242d5
+# %% ../nbs/11a_serving.ipynb #210a6ad3
 @dataclass
 class SamplingParams:
     "OpenAI's sampling settings for one sequence."
@@ -121,7 +121,7 @@ def _holdback(text:str, stops:list) -> int:
     "How many characters at the end of `text` could still become a stop string (kept back from the stream)."
     return max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
 
-# %% ../nbs/11a_serving.ipynb #e0a9b58b
+# %% ../nbs/11a_serving.ipynb #fdfa10b3
 class QueueFull(RuntimeError):
     "The engine's waiting queue is full: try again later."
 
@@ -280,7 +280,7 @@ class Engine:
         self._log('finish', s.id, reason)
         s.done.set(); self._emit(s, ('done', reason))
 
-# %% ../nbs/11a_serving.ipynb #898c77f5
+# %% ../nbs/11a_serving.ipynb #5f16c575
 def plot_timeline(events:list, # `Engine.events` of a run with `record_events=True`
                   ax=None, # two matplotlib axes (timeline, batch size); default: a new figure
                   title:str|None=None, # title of the top panel
@@ -310,7 +310,7 @@ def plot_timeline(events:list, # `Engine.events` of a run with `record_events=Tr
     ax[1].set(xlabel='time (s)', ylabel='batch size', ylim=(0, max([b for *_, b in steps], default=1) + 1))
     return ax
 
-# %% ../nbs/11a_serving.ipynb #94f79747
+# %% ../nbs/11a_serving.ipynb #63dc4dfc
 @dataclass
 class Served:
     "A model ready to serve: the model, its tokenizer, a name, end-of-sequence ids and a chat template (None = a plain transcript)."
@@ -348,7 +348,7 @@ def load_served(model:str, # 'smollm2-135m-instruct', a .gguf file, a checkpoint
     eos = [i for i in (getattr(tok, 'eos_id', None),) if i is not None]
     return Served(m, tok, p.name, eos)
 
-# %% ../nbs/11a_serving.ipynb #8e2d39db
+# %% ../nbs/11a_serving.ipynb #e835dfd6
 class BadRequest(ValueError):
     "A request the server refuses with 400; `param` names the field."
     def __init__(self, message:str, # what is wrong
@@ -403,7 +403,7 @@ def parse_messages(body:dict, # the chat request's JSON object
         out.append({'role': 'system' if m['role'] == 'developer' else m['role'], 'content': c})
     return out
 
-# %% ../nbs/11a_serving.ipynb #0e1fd09b
+# %% ../nbs/11a_serving.ipynb #e79397c8
 CHAT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>llm_nb chat</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
@@ -462,7 +462,7 @@ $('clear').addEventListener('click', () => { messages.length = 0; $('log').inner
 </script></body></html>
 """
 
-# %% ../nbs/11a_serving.ipynb #ec2eebff
+# %% ../nbs/11a_serving.ipynb #9cdd860c
 def _error(status:int, message:str, param=None, headers=None, kind='invalid_request_error'):
     "An OpenAI-style error response."
     from fastapi.responses import JSONResponse
@@ -602,7 +602,7 @@ def create_app(served:Served, # the model, tokenizer and name
     async def completions(request:Request): return await run(request, chat=False)
     return app
 
-# %% ../nbs/11a_serving.ipynb #02862889
+# %% ../nbs/11a_serving.ipynb #05e69fea
 def make_server(model:str='smollm2-135m-instruct', # see `load_served`
                 host:str='127.0.0.1', # address to bind (127.0.0.1: this machine only)
                 port:int=8000, # TCP port
