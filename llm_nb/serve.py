@@ -7,7 +7,7 @@ __all__ = ['REAL_MODEL_ALIASES', 'CHAT_PAGE', 'SlotCache', 'SamplingParams', 'Se
            'Served', 'load_served', 'BadRequest', 'parse_params', 'parse_messages', 'create_app', 'make_server',
            'serve', 'BackgroundServer']
 
-# %% ../nbs/11a_serving.ipynb #5a1d88af
+# %% ../nbs/11a_serving.ipynb #3a52d8ef
 import asyncio, contextlib, json, math, signal, threading, time, uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from .generation import build_processors, StreamDecoder
 from .pretrained import MODEL_NAME, load as load_gguf, render_chat
 from .runs import load_model
 
-# %% ../nbs/11a_serving.ipynb #7b1afed0
+# %% ../nbs/11a_serving.ipynb #7159942e
 class _SlotLayer:
     "One layer's keys and values for every slot: `(n_slots, H_kv, max_len, D)` buffers, written at each slot's own length."
     def __init__(self, owner): self.owner, self.k, self.v = owner, None, None
@@ -72,7 +72,7 @@ class SlotCache(list):
         "Forget a slot's tokens so a new sequence can use it."
         self.lens[slot] = 0
 
-# %% ../nbs/11a_serving.ipynb #210a6ad3
+# %% ../nbs/11a_serving.ipynb #622c15bb
 @dataclass
 class SamplingParams:
     "OpenAI's sampling settings for one sequence."
@@ -121,7 +121,7 @@ def _holdback(text:str, stops:list) -> int:
     "How many characters at the end of `text` could still become a stop string (kept back from the stream)."
     return max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
 
-# %% ../nbs/11a_serving.ipynb #fdfa10b3
+# %% ../nbs/11a_serving.ipynb #3cd7fcf1
 class QueueFull(RuntimeError):
     "The engine's waiting queue is full: try again later."
 
@@ -135,6 +135,7 @@ class Engine:
                  record_events:bool=False, # keep a log of arrivals, prefills, steps and finishes (for the timeline figure)
                 ):
         self.model, self.tok = model.eval(), tokenizer
+        self.device = next(model.parameters()).device
         self.block_size = model.config.block_size
         self.max_batch, self.max_queue = max_batch, max_queue
         self.eos = set(eos_token_id or [])
@@ -219,7 +220,7 @@ class Engine:
         "Run a new sequence's prompt into its slot and pick its first token."
         t = time.perf_counter()
         self.cache.free(s.slot); self.cache.select([s.slot])
-        logits = self.model(torch.tensor([s.prompt]), cache=self.cache)[:, -1].float()   # (1, V)
+        logits = self.model(torch.tensor([s.prompt], device=self.device), cache=self.cache)[:, -1].float().cpu()   # (1, V)
         self.cache.advance(len(s.prompt))
         self.running.append(s); self.running.sort(key=lambda q: q.slot)
         self._log('prefill', s.id, s.slot, t - self.t0)
@@ -230,11 +231,12 @@ class Engine:
         t, run = time.perf_counter(), list(self.running)
         self.cache.select([s.slot for s in run])
         lens = self.cache.lens[self.cache.active]                          # (B,) tokens cached per sequence
-        idx = torch.tensor([[s.tokens[-1]] for s in run])                  # (B, 1)
+        idx = torch.tensor([[s.tokens[-1]] for s in run], device=self.device)   # (B, 1)
         mask = None
         if len(run) > 1 and bool((lens != lens[0]).any()):                 # slots of different lengths: hide the gaps
             mask = (torch.arange(int(lens.max()) + 1)[None] <= lens[:, None]).long()   # (B, S)
-        logits = self.model(idx, cache=self.cache, attention_mask=mask, positions=lens[:, None])[:, -1].float()  # (B, V)
+        if mask is not None: mask = mask.to(self.device)
+        logits = self.model(idx, cache=self.cache, attention_mask=mask, positions=lens[:, None].to(self.device))[:, -1].float().cpu()  # (B, V)
         self.cache.advance(1)
         greedy = logits.argmax(-1).tolist()
         self.stats['steps'] += 1
@@ -280,7 +282,7 @@ class Engine:
         self._log('finish', s.id, reason)
         s.done.set(); self._emit(s, ('done', reason))
 
-# %% ../nbs/11a_serving.ipynb #5f16c575
+# %% ../nbs/11a_serving.ipynb #7d150a11
 def plot_timeline(events:list, # `Engine.events` of a run with `record_events=True`
                   ax=None, # two matplotlib axes (timeline, batch size); default: a new figure
                   title:str|None=None, # title of the top panel
@@ -310,7 +312,7 @@ def plot_timeline(events:list, # `Engine.events` of a run with `record_events=Tr
     ax[1].set(xlabel='time (s)', ylabel='batch size', ylim=(0, max([b for *_, b in steps], default=1) + 1))
     return ax
 
-# %% ../nbs/11a_serving.ipynb #63dc4dfc
+# %% ../nbs/11a_serving.ipynb #09838543
 @dataclass
 class Served:
     "A model ready to serve: the model, its tokenizer, a name, end-of-sequence ids and a chat template (None = a plain transcript)."
@@ -348,7 +350,7 @@ def load_served(model:str, # 'smollm2-135m-instruct', a .gguf file, a checkpoint
     eos = [i for i in (getattr(tok, 'eos_id', None),) if i is not None]
     return Served(m, tok, p.name, eos)
 
-# %% ../nbs/11a_serving.ipynb #e835dfd6
+# %% ../nbs/11a_serving.ipynb #c39af5a5
 class BadRequest(ValueError):
     "A request the server refuses with 400; `param` names the field."
     def __init__(self, message:str, # what is wrong
@@ -403,7 +405,7 @@ def parse_messages(body:dict, # the chat request's JSON object
         out.append({'role': 'system' if m['role'] == 'developer' else m['role'], 'content': c})
     return out
 
-# %% ../nbs/11a_serving.ipynb #e79397c8
+# %% ../nbs/11a_serving.ipynb #f9579643
 CHAT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>llm_nb chat</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
@@ -462,7 +464,7 @@ $('clear').addEventListener('click', () => { messages.length = 0; $('log').inner
 </script></body></html>
 """
 
-# %% ../nbs/11a_serving.ipynb #9cdd860c
+# %% ../nbs/11a_serving.ipynb #8abbfda5
 def _error(status:int, message:str, param=None, headers=None, kind='invalid_request_error'):
     "An OpenAI-style error response."
     from fastapi.responses import JSONResponse
@@ -602,7 +604,7 @@ def create_app(served:Served, # the model, tokenizer and name
     async def completions(request:Request): return await run(request, chat=False)
     return app
 
-# %% ../nbs/11a_serving.ipynb #05e69fea
+# %% ../nbs/11a_serving.ipynb #1cfd2559
 def make_server(model:str='smollm2-135m-instruct', # see `load_served`
                 host:str='127.0.0.1', # address to bind (127.0.0.1: this machine only)
                 port:int=8000, # TCP port
