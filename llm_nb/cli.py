@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['UsageError', 'parse_value', 'parse_overrides', 'cmd_train', 'latest_run', 'cmd_sample', 'cmd_tokenizer_train',
-           'make_parser', 'main']
+           'cmd_serve', 'make_parser', 'main']
 
 # %% ../nbs/06b_cli.ipynb #7808b5d0
 import argparse, ast, dataclasses, json, sys, time
@@ -143,9 +143,22 @@ def cmd_tokenizer_train(args, # the parsed `tokenizer train` arguments
           f"{len(text[:10000]) / max(1, len(ids)):.2f} characters per token; saved to {out}")
     return 0
 
+# %% ../nbs/06b_cli.ipynb #9b41d6f0
+def cmd_serve(args, # the parsed `serve` arguments
+              extra:list[str], # unknown arguments (an error)
+             ) -> int:
+    "Serve a model over HTTP until SIGTERM or Ctrl-C."
+    try:                               # an optional extra: fastapi + uvicorn
+        import fastapi, uvicorn  # noqa: F401
+        from llm_nb.serve import serve
+    except ImportError as e: raise UsageError(f"llm_nb serve needs the serve extra: pip install 'llm_nb[serve]' ({e})") from None
+    serve(model=args.model, host=args.host, port=args.port, api_key=args.api_key, max_batch=args.max_batch,
+          max_queue=args.max_queue, device=args.device)
+    return 0
+
 # %% ../nbs/06b_cli.ipynb #f11c4ddd
 def make_parser() -> argparse.ArgumentParser:
-    "The `llm_nb` argument parser (sub-commands train, sample, tokenizer)."
+    "The `llm_nb` argument parser (sub-commands train, sample, tokenizer, serve)."
     p = argparse.ArgumentParser(prog='llm_nb', description='Train and sample the llm_nb course models.')
     sub = p.add_subparsers(dest='cmd', required=True)
     t = sub.add_parser('train', help='train a recipe; extra --key=value pairs override its settings',
@@ -181,6 +194,15 @@ def make_parser() -> argparse.ArgumentParser:
     kt.add_argument('--max_chars', type=int, default=None, help='train on the first N characters only')
     kt.add_argument('--out', required=True, help='file to write')
     kt.set_defaults(func=cmd_tokenizer_train)
+    v = sub.add_parser('serve', help='an OpenAI-compatible HTTP server (needs the serve extra)')
+    v.add_argument('--model', default='smollm2-135m-instruct', help='smollm2-135m-instruct, a .gguf file, or a checkpoint/run folder')
+    v.add_argument('--host', default='127.0.0.1', help='address to bind (default: this machine only)')
+    v.add_argument('--port', type=int, default=8000)
+    v.add_argument('--api-key', dest='api_key', default=None, help='require Authorization: Bearer KEY on /v1/*')
+    v.add_argument('--max-batch', dest='max_batch', type=int, default=8, help='sequences generated at once')
+    v.add_argument('--max-queue', dest='max_queue', type=int, default=64, help='waiting sequences before 503')
+    v.add_argument('--device', default='cpu')
+    v.set_defaults(func=cmd_serve)
     return p
 
 def main(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
