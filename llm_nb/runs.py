@@ -6,7 +6,7 @@
 __all__ = ['RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer', 'build_run', 'load_model']
 
 # %% ../nbs/05c_runs.ipynb #1af8f85d
-import dataclasses, tempfile
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 from .core import get_device, seed_everything
