@@ -1,6 +1,6 @@
 """Nothing lost, nothing silently wrong (issue #17): step order past 999,999, validated settings, non-finite gradients,
 the run-folder lock, recovery of a save killed mid-swap, a full disk, a malformed manifest, a model recorded by the trainer."""
-import json, os, shutil, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, torch
 from llm_nb.core import seed_everything
