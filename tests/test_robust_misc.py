@@ -1,4 +1,4 @@
-"""`save_pretrained` leaves exactly one set of weights (issue #17 item 6), and `generate_simple` refuses a bad budget."""
+"""Small robustness fixes: `save_pretrained` leaves one weight set (#17), `generate_simple` refuses a bad budget, the explorers name the `explore` extra (#23)."""
 import pytest, torch
 from llm_nb.transformer import GPT, GPTConfig, generate_simple
 from llm_nb.hf_gpt2 import from_pretrained, save_pretrained, load_hf_weights
@@ -22,3 +22,14 @@ def test_resave_in_the_other_format_leaves_one_weight_set(tmp_path, first, secon
 def test_generate_simple_rejects_a_negative_budget():
     m = _gpt(0).eval()
     with pytest.raises(ValueError, match='max_new_tokens must be an integer >= 0'): generate_simple(m, torch.tensor([[1]]), -2)
+
+def test_explorers_need_the_explore_extra_and_say_so(monkeypatch):
+    import configparser, sys
+    from pathlib import Path
+    cfg = configparser.ConfigParser(); cfg.read(Path(__file__).resolve().parents[1]/'settings.ini')
+    assert 'ipywidgets' not in cfg['DEFAULT']['requirements'].split()
+    assert cfg['DEFAULT']['explore_requirements'].split() == ['ipywidgets']
+    from llm_nb.attention import attention_explorer
+    monkeypatch.setitem(sys.modules, 'ipywidgets', None)                   # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'llm_nb\[explore\]'"):
+        attention_explorer([torch.ones(1, 2, 2) / 2], ['a', 'b'])
