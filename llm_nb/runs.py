@@ -108,8 +108,8 @@ def build_run(recipe:str|dict, # a name in `RECIPES` or a recipe dict
     # a character vocabulary comes from the whole corpus (as nanoGPT's); BPE merges are learnt on the training split only
     tok = tokenizer or make_tokenizer(r['tokenizer'], text if r['tokenizer'] == 'char' else text[:cut], r.get('tokenizer_vocab'))
     data = LMData.from_text(text, tok, cache=cache, name=f"{r['data']}/{Path(str(r['tokenizer'])).name}", progress=progress)
-    cfg = TrainConfig(**r['train'])
     mcfg = GPTConfig(**{**r['model'], 'vocab_size': tok.vocab_size})
+    cfg = TrainConfig(**{**r['train'], 'block_size': mcfg.block_size})     # the model's context: one source of truth
     seed_everything(cfg.seed)
     model = GPT(mcfg)
     meta = dict(model=dict(cls='GPT', config=asdict(mcfg)), recipe=r)

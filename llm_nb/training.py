@@ -438,8 +438,6 @@ class Trainer:
         cfg = self.cfg
         until = cfg.max_steps if until is None else min(until, cfg.max_steps)
         save_every = cfg.save_interval or min(cfg.eval_interval, 100)
-        if self.flops_per_token and self.peak is None: self.peak, self.peak_source = peak_flops(self.device, self.dtype)
-        self.model.train()
         stop = []
         def on_sigint(signum, frame):                                   # first Ctrl-C: stop after this step and save
             if stop: raise KeyboardInterrupt                            # second: at once
@@ -447,9 +445,12 @@ class Trainer:
         catch = (self.world == 1 and threading.current_thread() is threading.main_thread()
                  and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
         if catch: signal.signal(signal.SIGINT, on_sigint)
-        bar = tqdm(total=until, initial=self.step, disable=not self.progress, desc='training', unit='step')
-        t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step
+        bar = None
         try:
+            if self.flops_per_token and self.peak is None: self.peak, self.peak_source = peak_flops(self.device, self.dtype)
+            self.model.train()
+            bar = tqdm(total=until, initial=self.step, disable=not self.progress, desc='training', unit='step')
+            t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step
             while self.step < until and not stop:
                 try: loss = self._train_step()
                 except torch.OutOfMemoryError as e:
@@ -477,7 +478,7 @@ class Trainer:
             if stop:
                 raise TrainingInterrupted(self.step, (self.out_dir/f'step-{self.step:06d}') if self.out_dir is not None else None)
         finally:
-            bar.close()
+            if bar is not None: bar.close()
             if catch: signal.signal(signal.SIGINT, signal.default_int_handler)
         if self.world > 1: torch.distributed.barrier()
         return self.history
@@ -549,7 +550,7 @@ def cleanup_distributed():
 # `llm_nb.runs` builds on this module, so its names are forwarded lazily, with a DeprecationWarning, for one release.
 # (The same few lines as `llm_nb.tokenization`'s forwarding to `llm_nb.bpe`, on purpose: each is deleted next release.)
 _MOVED_TO_RUNS = ('RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer',
-                  'tokenizer_text', 'build_run', 'load_model')
+                  'build_run', 'load_model')   # (`tokenizer_text` is back here: the trainer saves the tokenizer itself)
 _all_ = ['uniform_loss', 'perplexity', 'bits_per_byte', 'token_dtype', 'tokenize_to_memmap', 'LMData', 'get_windows',
          'RandomWindows', 'eval_windows', 'evaluate', 'NGramLM', 'LSTMLM', 'CKPT_FILES', 'CheckpointError',
          'save_checkpoint', 'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state', 'set_rng_state']

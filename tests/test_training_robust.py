@@ -145,3 +145,16 @@ def test_trainer_saved_gpt_loads_with_load_model(tmp_path):
     assert config['train']['block_size'] == 16 and tok2.decode(tok2.encode('to be')) == 'to be'
     for a, b in zip(m.state_dict().values(), m2.state_dict().values()): assert torch.equal(a.cpu(), b)
     with pytest.raises(ValueError, match='longer than the model'): Trainer(m, data, TrainConfig(**{**CFG, 'block_size': 32}))
+
+def test_ctrl_c_finishes_the_step_and_saves(tmp_path):
+    import signal
+    from llm_nb.training import TrainingInterrupted
+    def ctrl_c(tr, event, info):
+        if event == 'log' and info['step'] == 3: os.kill(os.getpid(), signal.SIGINT)
+    cfg = TrainConfig(**{**CFG, 'eval_interval': 100})
+    tr = Trainer(_model(), _data(), cfg, out_dir=tmp_path, progress=False, callbacks=[ctrl_c])
+    with pytest.raises(TrainingInterrupted, match='interrupted at step 3; checkpoint saved in .*step-000003') as e: tr.fit()
+    assert e.value.checkpoint == tmp_path/'step-000003' and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    full = Trainer(_model(), _data(), cfg, progress=False); full.fit()
+    res = Trainer(_model(seed=5), _data(), cfg, out_dir=tmp_path, progress=False).resume(tmp_path); res.fit()
+    for a, b in zip(full.model.state_dict().values(), res.model.state_dict().values()): assert torch.equal(a, b)
