@@ -8,7 +8,7 @@ __all__ = ['CKPT_FILES', 'CheckpointError', 'RunLockedError', 'nonfinite_params'
            'set_rng_state']
 
 # %% ../nbs/05a_checkpoint.ipynb #fb2d7bf7
-import contextlib, errno, hashlib, json, os, random, re, shutil, socket, tempfile
+import contextlib, errno, hashlib, json, os, random, re, shutil, socket, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -181,25 +181,31 @@ def run_lock(run_dir:str|Path, # the run folder to lock (created if needed)
     "Hold `run_dir/.lock` (PID and host) while writing: a second live process gets `RunLockedError`; a dead holder's lock is taken over."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     lock, me = run_dir/'.lock', dict(pid=os.getpid(), host=socket.gethostname())
-    for _ in range(3):
+    for _ in range(50):
         try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try: held = json.loads(lock.read_text(encoding='utf-8'))
-            except (OSError, ValueError): held = {}
-            if held.get('pid') == me['pid'] and held.get('host') == me['host']:   # this process holds it already
-                yield lock; return
-            pid = held.get('pid')
-            if held.get('host') == me['host'] and isinstance(pid, int) and not _pid_alive(pid) or held == {}:
-                with contextlib.suppress(FileNotFoundError): lock.unlink()  # stale: its process is gone
-                continue
-            raise RunLockedError(f"{run_dir} is in use by process {pid} on {held.get('host')} (lock file {lock}); "
-                                 f"wait for that run to finish or write to another folder (--out). If that process is "
-                                 f"gone, delete {lock}.") from None
-        with os.fdopen(fd, 'w') as f: json.dump(me, f)
-        try: yield lock
-        finally:
-            with contextlib.suppress(FileNotFoundError): lock.unlink()
-        return
+        except FileExistsError: fd = None
+        if fd is not None:                                              # ours: hold it until the block ends
+            with os.fdopen(fd, 'w') as f: json.dump(me, f)
+            try: yield lock
+            finally:
+                with contextlib.suppress(FileNotFoundError): lock.unlink()
+            return
+        try: held = json.loads(lock.read_text(encoding='utf-8'))
+        except (OSError, ValueError): held = None
+        if not isinstance(held, dict) or not held:                      # unreadable: being written now, or left broken
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - lock.stat().st_mtime < 5: time.sleep(0.1)
+                else: lock.unlink()
+            continue
+        pid = held.get('pid')
+        if pid == me['pid'] and held.get('host') == me['host']:        # this process holds it already (re-entry)
+            yield lock; return
+        if held.get('host') == me['host'] and isinstance(pid, int) and not _pid_alive(pid):
+            with contextlib.suppress(FileNotFoundError): lock.unlink()  # stale: its process is gone
+            continue
+        raise RunLockedError(f"{run_dir} is in use by process {pid} on {held.get('host')} (lock file {lock}); "
+                             f"wait for that run to finish or write to another folder (--out). If that process is "
+                             f"gone, delete {lock}.")
     raise RunLockedError(f"could not take the lock {lock}")
 
 # %% ../nbs/05a_checkpoint.ipynb #ca888f93

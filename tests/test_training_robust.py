@@ -158,3 +158,10 @@ def test_ctrl_c_finishes_the_step_and_saves(tmp_path):
     full = Trainer(_model(), _data(), cfg, progress=False); full.fit()
     res = Trainer(_model(seed=5), _data(), cfg, out_dir=tmp_path, progress=False).resume(tmp_path); res.fit()
     for a, b in zip(full.model.state_dict().values(), res.model.state_dict().values()): assert torch.equal(a, b)
+
+@pytest.mark.parametrize('content', ['[]', '', 'not json'])
+def test_an_unreadable_old_lock_is_stale(tmp_path, content):
+    (tmp_path/'.lock').write_text(content)
+    os.utime(tmp_path/'.lock', (0, 0))                                 # written long ago: not a run starting up
+    with run_lock(tmp_path): assert (tmp_path/'.lock').read_text().startswith('{')
+    assert not (tmp_path/'.lock').exists()
