@@ -280,7 +280,9 @@ def attention_explorer(weights:list, # per layer, (H, T, S) weights of one examp
                        token:int|None=None, # query position shown first (default: the last)
                       ):
     "ipywidgets explorer: pick layer, head and query token; shows the head's heat map and that token's weights."
-    import ipywidgets as widgets
+    try: import ipywidgets as widgets                                   # optional: the `explore` extra
+    except ImportError: raise ImportError("attention_explorer needs ipywidgets, an optional extra: "
+                                          "pip install 'llm_nb[explore]' (or pip install ipywidgets)") from None
     import matplotlib.pyplot as plt
     L, H, T = len(weights), weights[0].shape[0], weights[0].shape[1]
     layer = widgets.Dropdown(options=list(range(L)), value=layer, description='layer')

@@ -175,11 +175,16 @@ def save_pretrained(model:GPT, # a GPT whose config GPT-2's format can express
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     hf_cfg = gpt2_config_to_hf(model.config)
     sd = {k: v.cpu().clone() for k, v in gpt2_to_hf_state_dict(model.state_dict(), model.config).items()}
+    written = 'model.safetensors' if safe_serialization else 'pytorch_model.bin'
     if safe_serialization:
         from safetensors.torch import save_file
-        save_file(sd, folder / 'model.safetensors', metadata={'format': 'pt'})
-    else: torch.save(sd, folder / 'pytorch_model.bin')
+        save_file(sd, folder / written, metadata={'format': 'pt'})
+    else: torch.save(sd, folder / written)
     (folder / 'config.json').write_text(json.dumps(hf_cfg, indent=2) + '\n')
+    # exactly one set of weights: an older save in the other format (or sharded) would be what a loader picks up
+    stale = [folder / f for f in ('model.safetensors', 'pytorch_model.bin', 'model.safetensors.index.json',
+                                  'pytorch_model.bin.index.json') if f != written]
+    for p in [*stale, *folder.glob('model-*-of-*.safetensors'), *folder.glob('pytorch_model-*-of-*.bin')]: p.unlink(missing_ok=True)
     return folder
 
 # %% ../nbs/04c_hf_gpt2.ipynb #b65068cc

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['RECIPES', 'RUN_KEYS', 'MODEL_BUILDERS', 'POEM_LINE', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer',
-           'tokenizer_text', 'build_run', 'load_model', 'register_model', 'models_dir', 'shipped_models', 'find_model',
-           'poem_form', 'sample_poems', 'form_share']
+           'build_run', 'load_model', 'register_model', 'models_dir', 'shipped_models', 'find_model', 'poem_form',
+           'sample_poems', 'form_share']
 
 # %% ../nbs/05c_runs.ipynb #1af8f85d
-import dataclasses, tempfile
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 from .core import get_device, seed_everything
@@ -18,33 +18,33 @@ from .bpe import BPETokenizer, load_tokenizer
 from .transformer import GPT, GPTConfig
 from .lmdata import LMData
 from .checkpoint import CheckpointError, find_checkpoint, verify_checkpoint, load_checkpoint
-from .training import TrainConfig
+from .training import TrainConfig, tokenizer_text
 
 # %% ../nbs/05c_runs.ipynb #b3522632
 RECIPES = {
     'shakespeare-char': dict(data='tinyshakespeare', tokenizer='char',
-        model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False),
-        train=dict(max_steps=2000, batch_size=12, block_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
+        model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, block_size=64),
+        train=dict(max_steps=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
                    weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_windows=240)),
     'shakespeare-bpe': dict(data='tinyshakespeare', tokenizer='bpe', tokenizer_vocab=512,
-        model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False),
-        train=dict(max_steps=2000, batch_size=12, block_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
+        model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, block_size=64),
+        train=dict(max_steps=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
                    eval_interval=250, eval_windows=240)),
     'tang-char': dict(data='tang-poems', tokenizer='char',
-        model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False),
-        train=dict(max_steps=2000, batch_size=16, block_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
+        model=dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, block_size=64),
+        train=dict(max_steps=2000, batch_size=16, lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,
                    eval_interval=250, eval_windows=240)),
     'tang-char-gpu': dict(data='tang-poems', tokenizer='char',   # the shipped models/tang-char: a minute or two on one GPU
         model=dict(n_layer=6, n_head=6, n_embd=384, dropout=0.1, bias=False),
         train=dict(max_steps=3000, batch_size=64, block_size=128, lr=1e-3, min_lr=1e-4, warmup_steps=200, beta2=0.99,
                    weight_decay=0.1, eval_interval=500, eval_windows=200, dtype='auto')),
     'tiny': dict(data='tinyshakespeare', tokenizer='char',   # seconds on a CPU: for tests and smoke runs
-        model=dict(n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False),
-        train=dict(max_steps=20, batch_size=8, block_size=32, lr=3e-3, min_lr=3e-4, warmup_steps=2, eval_interval=10,
+        model=dict(n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False, block_size=32),
+        train=dict(max_steps=20, batch_size=8, lr=3e-3, min_lr=3e-4, warmup_steps=2, eval_interval=10,
                    eval_windows=32, log_interval=5)),
     'gpt2-small': dict(data='tinyshakespeare', tokenizer='gpt2',   # a GPU run: GPT-2 small's shape, bf16, compiled
-        model=dict(n_layer=12, n_head=12, n_embd=768, dropout=0.0, bias=False),
-        train=dict(max_steps=2000, batch_size=16, block_size=1024, grad_accum=2, lr=6e-4, min_lr=6e-5, warmup_steps=100,
+        model=dict(n_layer=12, n_head=12, n_embd=768, dropout=0.0, bias=False, block_size=1024),
+        train=dict(max_steps=2000, batch_size=16, grad_accum=2, lr=6e-4, min_lr=6e-5, warmup_steps=100,
                    beta2=0.95, eval_interval=250, eval_windows=64, eval_batch_size=8, dtype='auto', compile=True)),
 }
 
@@ -72,7 +72,8 @@ def resolve_recipe(recipe:str|dict, # a name in `RECIPES` or a dict of the same 
         if not known:
             raise ValueError(f"unknown setting {k!r}. Valid keys:\n  run: {', '.join(keys['run'])}\n"
                              f"  train: {', '.join(keys['train'])}\n  model: {', '.join(keys['model'])}")
-    r['model'].setdefault('block_size', r['train'].get('block_size', TrainConfig.block_size))
+    if 'block_size' in r['train']:              # one source of truth: the model's context (TrainConfig's defaults to it)
+        r['model']['block_size'] = r['train'].pop('block_size')
     return r
 
 # %% ../nbs/05c_runs.ipynb #2947fcb4
@@ -85,23 +86,19 @@ def load_corpus(data:str, # a data set name (`llm_nb.data.DATASETS`) or the path
     raise ValueError(f"--data {data!r} is neither a data set ({', '.join(n for n, d in DATASETS.items() if d.kind == 'text')}) "
                      f"nor an existing text file")
 
-def make_tokenizer(kind:str, # 'char', 'bpe' or 'gpt2'
+def make_tokenizer(kind:str, # 'char', 'bpe', 'gpt2', or the path of a file saved by a tokenizer (`llm_nb tokenizer train`)
                    text:str, # the training text (for 'char' and 'bpe')
                    vocab_size:int|None=None, # for 'bpe'
+                   verbose:bool=False, # print BPE training progress every 1,000 merges
                   ):
-    "A chapter-01 tokenizer of `kind` for `text`."
+    "A chapter-01 tokenizer of `kind` for `text`, or the one saved in the file `kind`."
     if kind == 'char': return CharTokenizer.from_text(text, special_tokens=())
     if kind == 'bpe':
         if not vocab_size or vocab_size <= 256: raise ValueError(f"a BPE tokenizer needs tokenizer_vocab > 256, got {vocab_size}")
-        return BPETokenizer.train(text, vocab_size)
+        return BPETokenizer.train(text, vocab_size, verbose=verbose)
     if kind == 'gpt2': return BPETokenizer.from_gpt2_files()
-    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char', 'bpe' or 'gpt2'")
-
-def tokenizer_text(tok, # a chapter-01 tokenizer (anything with `save(path)`)
-                  ) -> str:
-    "The tokenizer's save file as text (stored inside each checkpoint)."
-    with tempfile.TemporaryDirectory() as d:
-        tok.save(Path(d)/'tokenizer.txt'); return (Path(d)/'tokenizer.txt').read_text(encoding='utf-8')
+    if isinstance(kind, (str, Path)) and Path(kind).expanduser().is_file(): return load_tokenizer(Path(kind).expanduser())
+    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char', 'bpe', 'gpt2' or the path of a saved tokenizer file")
 
 def build_run(recipe:str|dict, # a name in `RECIPES` or a recipe dict
               overrides:dict|None=None, # flat key=value overrides (see `resolve_recipe`)
@@ -116,9 +113,9 @@ def build_run(recipe:str|dict, # a name in `RECIPES` or a recipe dict
     cut = int(len(text) * 0.9)
     # a character vocabulary comes from the whole corpus (as nanoGPT's); BPE merges are learnt on the training split only
     tok = tokenizer or make_tokenizer(r['tokenizer'], text if r['tokenizer'] == 'char' else text[:cut], r.get('tokenizer_vocab'))
-    data = LMData.from_text(text, tok, cache=cache, name=f"{r['data']}/{r['tokenizer']}", progress=progress)
-    cfg = TrainConfig(**r['train'])
+    data = LMData.from_text(text, tok, cache=cache, name=f"{r['data']}/{Path(str(r['tokenizer'])).name}", progress=progress)
     mcfg = GPTConfig(**{**r['model'], 'vocab_size': tok.vocab_size})
+    cfg = TrainConfig(**{**r['train'], 'block_size': mcfg.block_size})     # the model's context: one source of truth
     seed_everything(cfg.seed)
     model = GPT(mcfg)
     meta = dict(model=dict(cls='GPT', config=asdict(mcfg)), recipe=r)

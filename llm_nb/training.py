@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['PEAK_FLOPS', 'get_lr', 'param_groups', 'decay_report', 'make_optimizer', 'measure_matmul_peak', 'peak_flops',
-           'train_flops_per_token', 'TrainConfig', 'NonFiniteLossError', 'to_device', 'BatchStream', 'lm_batch_loss',
-           'Trainer', 'LossPlot', 'setup_distributed', 'cleanup_distributed', 'uniform_loss', 'perplexity',
-           'bits_per_byte', 'token_dtype', 'tokenize_to_memmap', 'LMData', 'get_windows', 'RandomWindows',
-           'eval_windows', 'evaluate', 'NGramLM', 'LSTMLM', 'CKPT_FILES', 'CheckpointError', 'save_checkpoint',
-           'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state', 'set_rng_state']
+           'train_flops_per_token', 'TrainConfig', 'NonFiniteLossError', 'TrainingInterrupted', 'tokenizer_text',
+           'to_device', 'BatchStream', 'lm_batch_loss', 'Trainer', 'LossPlot', 'setup_distributed',
+           'cleanup_distributed', 'uniform_loss', 'perplexity', 'bits_per_byte', 'token_dtype', 'tokenize_to_memmap',
+           'LMData', 'get_windows', 'RandomWindows', 'eval_windows', 'evaluate', 'NGramLM', 'LSTMLM', 'CKPT_FILES',
+           'CheckpointError', 'save_checkpoint', 'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state',
+           'set_rng_state']
 
 # %% ../nbs/05b_training.ipynb #8e00207c
-import contextlib, math, os, shutil, time
+import contextlib, dataclasses, importlib, math, os, shutil, signal, tempfile, threading, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,7 +26,7 @@ from .lmdata import _dist_info
 from .lmdata import (
     uniform_loss, perplexity, bits_per_byte, token_dtype, tokenize_to_memmap, LMData, get_windows, RandomWindows,
     eval_windows, evaluate, NGramLM, LSTMLM)  # noqa: F401 (moved to chapter 05 part 1: re-exported)
-from .checkpoint import _unwrap
+from .checkpoint import _unwrap, step_folders, run_lock, recover_run
 from llm_nb.checkpoint import (
     CKPT_FILES, CheckpointError, save_checkpoint, verify_checkpoint, load_checkpoint, find_checkpoint, rng_state,
     set_rng_state)  # noqa: F401 (moved to chapter 05 part 2: re-exported)
@@ -144,7 +145,7 @@ class TrainConfig:
     "Everything that defines a training run (model and data are given separately)."
     max_steps: int = 2000         # optimizer steps of the whole run (the schedule is defined on it)
     batch_size: int = 12          # windows per micro-step, summed over all processes (global)
-    block_size: int = 64          # tokens per window
+    block_size: int|None = None   # tokens per window (None: the model's `config.block_size`, else 64)
     grad_accum: int = 1           # micro-steps per optimizer step
     lr: float = 1e-3              # peak learning rate
     min_lr: float = 1e-4          # floor of the cosine decay
@@ -165,20 +166,59 @@ class TrainConfig:
     seed: int = 1337              # seeds the model's init (before it is built by the caller) and the data sampler
     device: str|None = None       # None: `get_device()`
     keep_last: int = 2            # step checkpoints to keep (the best one is kept separately)
-    save_interval: int|None = None  # save every this many steps (None: at each evaluation)
+    save_interval: int|None = None  # save every this many steps, besides each evaluation (None: min(eval_interval, 100))
 
     def __post_init__(self):
+        "Check every field's type and range: a bad value raises one `ValueError` naming the field and what it accepts."
+        def bad(k, want): raise ValueError(f"{k} must be {want}, got {getattr(self, k)!r}")
+        def is_int(v): return isinstance(v, int) and not isinstance(v, bool)
+        def is_num(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for k in ('max_steps', 'batch_size', 'grad_accum', 'eval_interval', 'log_interval', 'eval_batch_size', 'keep_last'):
+            if not is_int(getattr(self, k)) or getattr(self, k) < 1: bad(k, 'an integer >= 1')
+        for k in ('block_size', 'decay_steps', 'eval_windows', 'save_interval'):
+            v = getattr(self, k)
+            if v is not None and (not is_int(v) or v < 1): bad(k, 'None or an integer >= 1')
+        for k in ('warmup_steps', 'seed'):
+            if not is_int(getattr(self, k)) or getattr(self, k) < 0: bad(k, 'an integer >= 0')
+        if not is_num(self.lr) or self.lr <= 0: bad('lr', 'a finite number > 0')
+        if not is_num(self.adam_eps) or self.adam_eps <= 0: bad('adam_eps', 'a finite number > 0')
+        for k in ('min_lr', 'weight_decay', 'grad_clip'):
+            if not is_num(getattr(self, k)) or getattr(self, k) < 0: bad(k, 'a finite number >= 0')
+        for k in ('beta1', 'beta2'):
+            if not is_num(getattr(self, k)) or not 0 <= getattr(self, k) < 1: bad(k, 'a number in [0, 1)')
         if self.dtype not in ('auto', 'float32', 'bfloat16', 'float16'):
             raise ValueError(f"dtype must be one of 'auto', 'float32', 'bfloat16', 'float16', got {self.dtype!r}")
-        for k in ('max_steps', 'batch_size', 'block_size', 'grad_accum', 'eval_interval', 'log_interval', 'eval_batch_size'):
-            if getattr(self, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if not isinstance(self.compile, (bool, str)) or self.compile == '':
+            bad('compile', 'true, false or a torch.compile backend name')
+        if isinstance(self.compile, str):
+            dynamo = importlib.import_module('torch._dynamo')          # only when a backend is named (a slow import)
+            if self.compile not in (names := dynamo.list_backends(exclude_tags=())):
+                bad('compile', f"true, false or a torch.compile backend ({', '.join(names)})")
+        if self.fused is not None and not isinstance(self.fused, bool): bad('fused', 'None, true or false')
+        if self.device is not None:
+            try: torch.device(self.device)
+            except (RuntimeError, TypeError): bad('device', "None or a torch device such as 'cpu', 'cuda', 'cuda:1', 'mps'")
 
     @property
-    def tokens_per_step(self): return self.batch_size * self.block_size * self.grad_accum
+    def tokens_per_step(self): return self.batch_size * (self.block_size or 0) * self.grad_accum
 
 # %% ../nbs/05b_training.ipynb #547c023a
 class NonFiniteLossError(RuntimeError):
-    "The training loss became NaN or infinite; the run stopped without saving over the last good checkpoint."
+    "The training loss or the gradient became NaN or infinite; the run stopped before the update and saved nothing."
+
+class TrainingInterrupted(KeyboardInterrupt):
+    "Ctrl-C stopped `fit` between two steps; `checkpoint` is where the run was saved (None without an `out_dir`)."
+    def __init__(self, step:int, # the step reached
+                 checkpoint:Path|None, # the checkpoint just written
+                ):
+        super().__init__(f"interrupted at step {step}" + (f"; checkpoint saved in {checkpoint}" if checkpoint else ''))
+        self.step, self.checkpoint = step, checkpoint
+
+def tokenizer_text(tok, # a chapter-01 tokenizer (anything with `save(path)`)
+                  ) -> str:
+    "The tokenizer's save file as text (stored inside each checkpoint)."
+    with tempfile.TemporaryDirectory() as d:
+        tok.save(Path(d)/'tokenizer.txt'); return (Path(d)/'tokenizer.txt').read_text(encoding='utf-8')
 
 _OOM_ADVICE = ("out of memory at step {step} with batch_size {bs} x block_size {T} (grad_accum {ga}). "
                "Keep the tokens per step and lower the memory: halve batch_size and double grad_accum "
@@ -238,8 +278,20 @@ class Trainer:
                  loss_fn:Callable|None=None, # `loss_fn(model, batch) -> scalar loss`; default `lm_batch_loss`
                  eval_fn:Callable|None=None, # `eval_fn(model) -> dict` with a 'loss'; default: `evaluate` on an `LMData`'s val split
                  lr_fn:Callable[[int], float]|None=None, # learning rate after `step` optimizer steps; default: cfg's warm-up + cosine
+                 tokenizer=None, # the data's tokenizer: saved in every checkpoint, so `llm_nb.runs.load_model` rebuilds it
                 ):
+        mcfg = getattr(_unwrap(model), 'config', None)
+        model_T = getattr(mcfg, 'block_size', None)
+        if cfg.block_size is not None and model_T is not None and cfg.block_size > model_T:
+            raise ValueError(f"TrainConfig.block_size={cfg.block_size} is longer than the model's context "
+                             f"(config.block_size={model_T}); leave it None to train on the model's full context")
+        cfg = dataclasses.replace(cfg, block_size=cfg.block_size or model_T or 64)   # one source of truth: the model's
         self.cfg, self.data, self.meta, self.extra_files = cfg, data, dict(meta or {}), dict(extra_files or {})
+        if 'model' not in self.meta and dataclasses.is_dataclass(mcfg):   # enough for `load_model` to rebuild it
+            self.meta['model'] = dict(cls=type(_unwrap(model)).__name__, config=asdict(mcfg))
+        if tokenizer is not None:
+            self.extra_files.setdefault('tokenizer.txt', tokenizer_text(tokenizer))
+            self.meta.setdefault('tokenizer', type(tokenizer).__name__)
         self.loss_fn, self.lr_fn = loss_fn or lm_batch_loss, lr_fn
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.rank, self.world = _dist_info()
@@ -299,14 +351,17 @@ class Trainer:
         if folder is None:
             if self.out_dir is None: return None
             folder = self.out_dir/f'step-{self.step:06d}'
-        p = save_checkpoint(folder, self.model, self._config(), self.state_dict(), self.extra_files)
-        if self.out_dir is not None and Path(folder).parent == self.out_dir and Path(folder).name.startswith('step-'):
-            for old in sorted(self.out_dir.glob('step-*'))[:-self.cfg.keep_last]: shutil.rmtree(old, ignore_errors=True)
+        with (run_lock(self.out_dir) if self.out_dir is not None else contextlib.nullcontext()):
+            p = save_checkpoint(folder, self.model, self._config(), self.state_dict(), self.extra_files)
+            if self.out_dir is not None and Path(folder).parent == self.out_dir and Path(folder).name.startswith('step-'):
+                for old in step_folders(self.out_dir)[:-self.cfg.keep_last]: shutil.rmtree(old, ignore_errors=True)
         return p
 
     def resume(self, path:str|Path, # a checkpoint folder or a run folder (its last checkpoint)
               ) -> 'Trainer':
         "Load weights and trainer state from a checkpoint, so `fit` continues exactly where it stopped."
+        if self.rank == 0 and Path(path).is_dir() and not (Path(path)/'manifest.json').exists():
+            with run_lock(path): recover_run(path)                      # a save killed mid-swap: put its copy back
         folder = find_checkpoint(path)
         _, st = load_checkpoint(folder, self.model, map_location='cpu')
         if st is None: raise CheckpointError(f"{folder} holds a model's weights but no trainer_state.pt: load it with "
@@ -346,34 +401,57 @@ class Trainer:
             total += loss.detach().float() / cfg.grad_accum
         if self.world > 1: torch.distributed.all_reduce(total, op=torch.distributed.ReduceOp.AVG)
         loss_val = total.item()
-        if not math.isfinite(loss_val):
-            self.opt.zero_grad(set_to_none=True)
-            last = find_checkpoint(self.out_dir) if self.out_dir is not None and list(self.out_dir.glob('step-*')) else None
-            raise NonFiniteLossError(
-                f"the training loss became {loss_val} at step {self.step} (lr {lr:.3g}); the run stopped before updating "
-                f"the weights and saved nothing. Last good checkpoint: {last or 'none'}. Lower lr, keep grad_clip on, "
-                f"lengthen warmup_steps, or use bfloat16 instead of float16.")
-        if cfg.grad_clip > 0:
-            self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        if not math.isfinite(loss_val): self._nonfinite(f"the training loss became {loss_val}", lr)
+        self.scaler.unscale_(self.opt)                                  # (a no-op without float16's scaler)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = (torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip) if cfg.grad_clip > 0 else
+                torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in params])) if params
+                else torch.zeros(()))
+        # float16's scaler skips a step with inf/NaN gradients by design; otherwise a non-finite gradient would
+        # put NaN into every weight it touches, so the step is refused before it happens
+        if not self.scaler.is_enabled() and not torch.isfinite(norm): self._nonfinite(
+            f"the gradient norm became {norm.item()} (the loss, {loss_val:.4g}, is finite)", lr)
         self.scaler.step(self.opt); self.scaler.update()
         self.opt.zero_grad(set_to_none=True)
         self.step += 1
         self.tokens_seen += cfg.grad_accum * self.tokens_per_draw
         return loss_val
 
+    def _nonfinite(self, what, lr):
+        self.opt.zero_grad(set_to_none=True)
+        steps = step_folders(self.out_dir) if self.out_dir is not None else []
+        raise NonFiniteLossError(
+            f"{what} at step {self.step} (lr {lr:.3g}); the run stopped before updating the weights and saved nothing. "
+            f"Last good checkpoint: {steps[-1] if steps else 'none'}. Lower lr, keep grad_clip on, "
+            f"lengthen warmup_steps, or use bfloat16 instead of float16.")
+
     def fit(self,
             until:int|None=None, # stop after this step (default: cfg.max_steps); a checkpoint is saved there
            ) -> dict:
-        "Train from the current step to `until`; returns the history of train and validation losses."
+        "Train from the current step to `until` (Ctrl-C: finish the step, save, raise `TrainingInterrupted`); returns the losses."
+        locked = (run_lock(self.out_dir) if self.out_dir is not None and self.rank == 0 else contextlib.nullcontext())
+        with locked:                                                    # a second process on the same folder: refused
+            if self.out_dir is not None and self.rank == 0: recover_run(self.out_dir)
+            return self._fit(until)
+
+    def _fit(self, until):
         cfg = self.cfg
         until = cfg.max_steps if until is None else min(until, cfg.max_steps)
-        if self.flops_per_token and self.peak is None: self.peak, self.peak_source = peak_flops(self.device, self.dtype)
-        self.model.train()
-        bar = tqdm(total=until, initial=self.step, disable=not self.progress, desc='training', unit='step')
-        t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step
+        save_every = cfg.save_interval or min(cfg.eval_interval, 100)
+        stop = []
+        def on_sigint(signum, frame):                                   # first Ctrl-C: stop after this step and save
+            if stop: raise KeyboardInterrupt                            # second: at once
+            stop.append(True)
+        catch = (self.world == 1 and threading.current_thread() is threading.main_thread()
+                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if catch: signal.signal(signal.SIGINT, on_sigint)
+        bar = None
         try:
-            while self.step < until:
+            if self.flops_per_token and self.peak is None: self.peak, self.peak_source = peak_flops(self.device, self.dtype)
+            self.model.train()
+            bar = tqdm(total=until, initial=self.step, disable=not self.progress, desc='training', unit='step')
+            t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step
+            while self.step < until and not stop:
                 try: loss = self._train_step()
                 except torch.OutOfMemoryError as e:
                     raise torch.OutOfMemoryError(_OOM_ADVICE.format(
@@ -395,10 +473,13 @@ class Trainer:
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:
                     self._eval_and_save()
                     t_last, tok_last, step_last = time.perf_counter(), self.tokens_seen, self.step   # evaluation time is not training time
-                elif cfg.save_interval and self.step % cfg.save_interval == 0: self.save()
+                elif self.step % save_every == 0: self.save()
             if self.out_dir is not None and not (self.out_dir/f'step-{self.step:06d}').exists(): self.save()
+            if stop:
+                raise TrainingInterrupted(self.step, (self.out_dir/f'step-{self.step:06d}') if self.out_dir is not None else None)
         finally:
-            bar.close()
+            if bar is not None: bar.close()
+            if catch: signal.signal(signal.SIGINT, signal.default_int_handler)
         if self.world > 1: torch.distributed.barrier()
         return self.history
 
@@ -413,7 +494,8 @@ class Trainer:
         if self.out_dir is not None:
             self.save()
             if improved and self.rank == 0:
-                save_checkpoint(self.out_dir/'best', self.model, self._config(), self.state_dict(), self.extra_files)
+                with run_lock(self.out_dir):
+                    save_checkpoint(self.out_dir/'best', self.model, self._config(), self.state_dict(), self.extra_files)
 
     def _call(self, event, info):
         if self.rank == 0:
@@ -467,8 +549,8 @@ def cleanup_distributed():
 # the checkpoints to `llm_nb.lmdata` and `llm_nb.checkpoint` (chapters 05 and 05a, imported above). `llm_nb.runs` builds
 # on this module, so its names are forwarded lazily (`forward_moved`, chapter 00), with a DeprecationWarning, for one release.
 __getattr__ = forward_moved(__name__, {'llm_nb.runs': (
-    'RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer', 'tokenizer_text',
-    'build_run', 'load_model')})
+    'RECIPES', 'RUN_KEYS', 'recipe_keys', 'resolve_recipe', 'load_corpus', 'make_tokenizer', 'build_run',
+    'load_model')})   # (`tokenizer_text` is back here: the trainer saves the tokenizer itself)
 _all_ = ['uniform_loss', 'perplexity', 'bits_per_byte', 'token_dtype', 'tokenize_to_memmap', 'LMData', 'get_windows',
          'RandomWindows', 'eval_windows', 'evaluate', 'NGramLM', 'LSTMLM', 'CKPT_FILES', 'CheckpointError',
          'save_checkpoint', 'verify_checkpoint', 'load_checkpoint', 'find_checkpoint', 'rng_state', 'set_rng_state']

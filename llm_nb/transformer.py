@@ -441,6 +441,9 @@ def generate_simple(model:nn.Module, # a `GPT`
              generator:torch.Generator|None=None, # random generator, for reproducible sampling
             ) -> torch.Tensor: # (B, T + max_new_tokens)
     "The teaching loop: extend `idx` by `max_new_tokens` tokens (greedy or sampled), with or without the KV cache; runs in eval mode."
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if idx.dim() != 2 or idx.shape[1] == 0: raise ValueError(f"idx must be (B, T) prompt ids with T >= 1, got shape {tuple(idx.shape)}")
     block = model.config.block_size
     if idx.shape[1] + max_new_tokens > block:
         raise ValueError(f"prompt of {idx.shape[1]} tokens + max_new_tokens={max_new_tokens} exceeds the context block_size={block}")

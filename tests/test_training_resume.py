@@ -105,4 +105,4 @@ def test_weight_decay_groups():
 
 def test_bad_config_values():
     with pytest.raises(ValueError, match="dtype must be one of"): TrainConfig(dtype='fp8')
-    with pytest.raises(ValueError, match='batch_size must be at least 1'): TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match='batch_size must be an integer >= 1'): TrainConfig(batch_size=0)

@@ -6,9 +6,12 @@ import llm_nb.lmdata as lmdata, llm_nb.checkpoint as checkpoint, llm_nb.training
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# names added to `llm_nb.checkpoint` after the split: they were never in `llm_nb.training`, so it need not forward them
+NEW_IN_CHECKPOINT = {'RunLockedError', 'nonfinite_params', 'step_folders', 'recover_run', 'run_lock'}
+
 def test_moved_names_reexported_from_training():
-    for mod in (lmdata, checkpoint):
-        for name in mod.__all__:
+    for mod, new in ((lmdata, set()), (checkpoint, NEW_IN_CHECKPOINT)):
+        for name in set(mod.__all__) - new:
             assert name in training.__all__ and getattr(training, name) is getattr(mod, name), name
     assert not set(lmdata.__all__) & set(checkpoint.__all__)
 
