@@ -554,14 +554,15 @@ _TEX_SYMBOLS = dict(
     oplus='⊕', top='⊤', mid='|', dots='…', ldots='…', cdots='⋯', lfloor='⌊', rfloor='⌋', lceil='⌈', rceil='⌉',
     langle='⟨', rangle='⟩', forall='∀', exists='∃', cup='∪', cap='∩', subset='⊂', emptyset='∅', quad=' ', qquad=' ')
 _TEX_SYMBOLS = {k.rstrip('_'): v for k, v in _TEX_SYMBOLS.items()}
-_TEX_DROP = re.compile(r'\\(?:displaystyle|textstyle|left|right|[bB]igg?[lrm]?|label\{[^{}]*\}|(?:begin|end)\{[^{}]*\}(?:\{[^{}]*\})?)')
+_TEX_DROP = re.compile(r'\\(?:(?:displaystyle|textstyle|left|right|[bB]igg?[lrm]?)(?![A-Za-z])|label\{[^{}]*\}|'
+                       r'(?:begin|end)\{[^{}]*\}(?:\{[^{}]*\})?)')
 _TEX_ARG = re.compile(r'\\(?:text\w*|math\w+|operatorname\*?|boldsymbol|bm|hat|widehat|bar|overline|underline|tilde|'
                       r'widetilde|vec|overrightarrow|overleftarrow|dot|ddot)\s*\{([^{}]*)\}')
 
 def tex_to_text(tex):
     r"TeX as the plain text a search preview can show: `\frac{QK^\top}{\sqrt{d_k}}` -> `(QK^⊤)/√(d_k)`."
     wrap = lambda x: x if re.fullmatch(r'\\?\w+|[^\s+\-*/]', x.strip()) else f'({x.strip()})'
-    t = _TEX_DROP.sub(' ', tex)
+    t = _TEX_DROP.sub('', tex)
     for _ in range(10):   # innermost groups first, until nothing changes
         prev = t
         t = _TEX_ARG.sub(r'\1', t)
