@@ -4,7 +4,9 @@ Builds the site (`python tools/build_docs.py`, what `make docs` runs) into `_doc
 drives Debian's headless Chromium through the Chrome DevTools protocol (a small client on `websocket-client`;
 no downloaded browser). Checks: every navigation link answers 200 and shows a heading; no image, script,
 stylesheet or font fails to load and nothing is fetched from outside the site; math is typeset by the MathJax
-served with the site (no raw `$...$` left); the search box finds API names; and it writes
+served with the site (no raw `$...$` left); code and outputs wrap in the column (no sideways scrolling, no copy
+button over text, none on outputs) and table names are not broken; the search box finds API names, finds Chinese words
+inside longer runs (character bigrams) and shows math in its previews as text; and it writes
 `_docs/screenshot-landing.png` and `_docs/screenshot-chapter.png` for people to look at.
 
 Skipped (with the reason) when Chromium, MkDocs or websocket-client is missing. Takes about a minute.
@@ -163,6 +165,35 @@ def browser(site):
         except subprocess.TimeoutExpired: proc.kill(); proc.wait(5)
         shutil.rmtree(prof, ignore_errors=True)
 
+LAYOUT = r"""
+function layout() {  // how code, outputs and tables sit in the content column (issue 23, item 11)
+    const main = document.querySelector('.md-content'), art = main.querySelector('article');
+    const pres = [...main.querySelectorAll('pre')];
+    const covered = [];  // text under a copy button
+    for (const nav of main.querySelectorAll('.md-code__nav')) {
+        const r = nav.getBoundingClientRect(), code = nav.parentElement.querySelector('code');
+        if (!code || !r.width) continue;
+        const walk = document.createTreeWalker(code, NodeFilter.SHOW_TEXT), range = document.createRange();
+        let n; while ((n = walk.nextNode())) {
+            if (!n.textContent.trim()) continue;
+            range.selectNodeContents(n);
+            for (const t of range.getClientRects())
+                if (t.width > 1 && t.right > r.left && t.left < r.right && t.bottom > r.top && t.top < r.bottom)
+                    covered.push(n.textContent.trim().slice(0, 40));
+        }
+    }
+    const names = [...main.querySelectorAll('table td:first-child code')];
+    return {col: art.clientWidth, pres: pres.length,
+            wide: pres.filter(p => p.scrollWidth > p.clientWidth + 1 || [...p.querySelectorAll('code')].some(c => c.scrollWidth > c.clientWidth + 1))
+                      .map(p => p.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '').slice(0, 60)),
+            wrapped: [...main.querySelectorAll('pre > code > span[id^="__span"]')].filter(s => s.getClientRects().length > 1 ||
+                      s.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(s).lineHeight || 20)).length,
+            covered, outButtons: main.querySelectorAll('.nb-output .md-code__nav, .nb-output .md-clipboard').length,
+            pageScrolls: document.documentElement.scrollWidth > window.innerWidth + 1,
+            names: names.length, broken: names.filter(c => c.getClientRects().length > 1).map(c => c.textContent)};
+}
+"""
+
 @pytest.fixture(scope='module')
 def pages(site, browser):
     "Every page the navigation links to, visited once: its status, heading, math, raw dollars and network log."
@@ -175,7 +206,7 @@ def pages(site, browser):
         if not url.startswith(site): continue
         net = browser.visit(url)
         doc = [r for r in net['responses'] if r.get('type') == 'Document']
-        info = browser.js(r"""(() => {
+        info = browser.js(LAYOUT + r"""(() => {
             const main = document.querySelector('.md-content');
             const walk = document.createTreeWalker(main, NodeFilter.SHOW_TEXT, {acceptNode: n =>
                 n.parentElement.closest('pre, code, script, style, .arithmatex, mjx-container')
@@ -186,7 +217,7 @@ def pages(site, browser):
                     math: math.length, typeset: math.filter(m => m.querySelector('mjx-container')).length,
                     merror: document.querySelectorAll('mjx-merror').length,
                     raw: (text.match(/\$\$|\$[^\s$][^$]*?[^\s$\\]\$|\\\(|\\\[/g) || []).slice(0, 5),
-                    imgs: [...document.querySelectorAll('.md-content img')].map(i => [i.src, i.naturalWidth])}})()""")
+                    imgs: [...document.querySelectorAll('.md-content img')].map(i => [i.src, i.naturalWidth]), ...layout()}})()""")
         res[url] = dict(net=net, status=doc[0]['response']['status'] if doc else None, **info)
     return res
 
@@ -241,7 +272,63 @@ def test_math_is_typeset(pages):
         assert not p['merror'], f'{u}: {p["merror"]} TeX errors'
     assert math[chosen]['math'] > 0
 
-def _search(browser, site, query):
+@browser_test
+def test_code_and_outputs_fit_the_column(pages):
+    "Long code and output lines wrap (no sideways scrolling); outputs have no copy button; no copy button hides text."
+    with_code = {u: p for u, p in pages.items() if p['pres']}
+    assert with_code, 'no page shows code'
+    assert min(p['col'] for p in with_code.values()) < 800, 'the test wants the narrow column beside both sidebars'
+    wide = {u: p['wide'][:3] for u, p in with_code.items() if p['wide']}
+    assert not wide, f'code or output blocks that scroll sideways: {wide}'
+    assert sum(p['wrapped'] for p in with_code.values()), 'no long line wrapped: the check measured nothing'
+    covered = {u: p['covered'][:3] for u, p in with_code.items() if p['covered']}
+    assert not covered, f'text under a copy button: {covered}'
+    buttons = {u: p['outButtons'] for u, p in with_code.items() if p['outButtons']}
+    assert not buttons, f'outputs with a copy button: {buttons}'
+    scrolls = [u for u, p in pages.items() if p['pageScrolls']]
+    assert not scrolls, f'pages that scroll sideways: {scrolls}'
+
+@browser_test
+def test_table_names_are_not_broken(pages):
+    "Parameter and API names in the first column of a table stay on one line (no 'seed_everythin / g')."
+    assert sum(p['names'] for p in pages.values()), 'no table with names in its first column'
+    broken = {u: p['broken'][:5] for u, p in pages.items() if p['broken']}
+    assert not broken, f'names broken across lines: {broken}'
+
+def _search_index():
+    return json.loads((SITE/'search'/'search_index.json').read_text(encoding='utf-8'))
+
+_RAW_TEX = re.compile(r'\\\(|\\\[|\$\$|\\(?:frac|mathrm|text|sqrt|sum|cdot|top|log|alpha|theta|big|left|right)(?![a-z])')
+
+def _outside_code(h): return re.sub(r'<pre\b.*?</pre>|<code\b.*?</code>', ' ', h, flags=re.S)
+
+@needs_mkdocs
+def test_search_index_has_no_raw_tex(built):
+    "Search previews show math as text: no entry's title or text (outside code) keeps TeX delimiters or commands."
+    assert any('class="arithmatex"' in f.read_text(encoding='utf-8') for f in SITE.glob('*.html')), 'no page has math'
+    raw = [(d['location'], m.group(0)) for d in _search_index()['docs'] for k in ('title', 'text')
+           for m in [_RAW_TEX.search(_outside_code(d.get(k, '')))] if m]
+    assert not raw, f'search entries with raw TeX: {raw[:8]}'
+
+def test_tex_to_text_and_han_bigrams():
+    assert bd.tex_to_text(r'\mathrm{softmax}\Big(\frac{QK^\top}{\sqrt{d_k}}\Big)') == 'softmax((QK^⊤)/(√d_k))'
+    assert bd.tex_to_text(r'C_{wc} \le \alpha \cdot x \leftarrow y') == 'C_wc ≤ α · x ← y'
+    assert bd.search_text(r'<p>id \(i\) of \(V\)</p><code>re.escape(r"\(")</code>') == r'<p>id i of V</p><code>re.escape(r"\(")</code>'
+    assert bd.han_bigrams('全唐诗 couplets 春逐') == '全唐 唐诗 春逐'
+    assert bd.han_bigrams('no Chinese here, 字') == ''
+
+def test_fix_search_index(tmp_path):
+    (tmp_path/'search').mkdir()
+    idx = dict(config=dict(lang=['en'], separator='[\\s\\-]+', pipeline=['stopWordFilter'], fields=dict(title=dict(boost=1000.0))),
+               docs=[dict(location='a.html', title='Scaling \\(\\sqrt{d}\\)', text='<p>全唐诗 couplets</p>'),
+                     dict(location='b.html', title='B', text='<p>plain</p>')])
+    (tmp_path/'search'/'search_index.json').write_text(json.dumps(idx), encoding='utf-8')
+    assert bd.fix_search_index(tmp_path) == (1, 1)
+    out = json.loads((tmp_path/'search'/'search_index.json').read_text(encoding='utf-8'))
+    assert out['docs'][0]['title'] == 'Scaling √d' and out['docs'][0][bd.NGRAM_FIELD] == '全唐 唐诗'
+    assert bd.NGRAM_FIELD not in out['docs'][1] and bd.NGRAM_FIELD in out['config']['fields']
+
+def _search(browser, site, query, sections=False):
     browser.visit(site)
     browser.js("document.querySelector('.md-search__input').focus(); 1")
     for ch in query:
@@ -254,7 +341,7 @@ def _search(browser, site, query):
         if hrefs and hrefs == last: break
         last = hrefs
         time.sleep(0.5)
-    return [h.split('#')[0].split('?')[0] for h in hrefs]
+    return hrefs if sections else [h.split('#')[0].split('?')[0] for h in hrefs]
 
 @browser_test
 @pytest.mark.parametrize('name', ['BPETokenizer', 'get_path'])
@@ -265,6 +352,22 @@ def test_search_finds_api_names(browser, site, pages, name):
     hrefs = _search(browser, site, name)
     assert hrefs, f'search for {name!r} returned nothing'
     assert any(h.endswith('/' + page) for h in hrefs), f'search for {name!r} did not return {page}: {hrefs[:8]}'
+
+@browser_test
+def test_search_previews_show_math_as_text(browser, site, pages):
+    hrefs = _search(browser, site, 'softmax')
+    assert hrefs, 'search for softmax returned nothing'
+    shown = browser.js("[...document.querySelectorAll('.md-search-result__item')].map(e => e.innerText).join('\\n')")
+    assert shown.strip() and not _RAW_TEX.search(shown), f'raw TeX in the search previews: {_RAW_TEX.search(shown)}'
+
+@browser_test
+def test_chinese_search_finds_words_inside_runs(browser, site, pages):
+    "唐诗 inside the run 全唐诗: the index has character bigrams, so the search finds every section that has it."
+    want = {d['location'] for d in _search_index()['docs'] if '唐诗' in d['text'] and '#' in d['location']}
+    if not want: pytest.skip('no section mentions 唐诗')
+    got = {re.sub(r'\?[^#]*', '', h.replace(site, '', 1)) for h in _search(browser, site, '唐诗', sections=True)}  # no ?h=唐诗
+    assert got, 'search for 唐诗 returned nothing'
+    assert want <= got, f'sections with 唐诗 the search missed: {want - got} (found {sorted(got)[:8]})'
 
 @browser_test
 def test_screenshots(browser, site, pages):

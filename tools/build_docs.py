@@ -35,6 +35,7 @@ PROC = ROOT/'_proc'
 SRC = PROC/'docs_src'           # generated Markdown pages (ignored by git)
 SITE = ROOT/'_docs'             # the built site (ignored by git)
 ASSETS = ROOT/'docs'            # committed static files: css, MathJax config, vendored MathJax
+SIG_WIDTH = 76                  # characters of code that fit in the content column beside both sidebars (1280 px window)
 
 # ---------------------------------------------------------------------------------------------------------
 # Which notebooks, in which order, under which names
@@ -88,7 +89,7 @@ def _param_str(p):
     return res
 
 def _sig_str(sig, obj, name):
-    "The signature `sig` of `obj` as code: on one line when it fits in 88 characters, else one parameter a line."
+    "The signature `sig` of `obj` as code: on one line when it fits in 76 characters (the content column), else one parameter a line."
     if sig is None: return None
     params = [_param_str(p) for n, p in sig.parameters.items() if n != 'self']
     ret = ''
@@ -96,7 +97,7 @@ def _sig_str(sig, obj, name):
         ret = ' -> ' + inspect.formatannotation(sig.return_annotation).strip("'")
     params, ret = [_short_types(p) for p in params], _short_types(ret)
     one = f"{name}({', '.join(params)}){ret}"
-    if len(one) <= 88 or not params: return one
+    if len(one) <= SIG_WIDTH or not params: return one
     return f"{name}(\n" + ''.join(f"    {p},\n" for p in params) + f"){ret}"
 
 def _short_types(s): return re.sub(r'\btorch\.nn\.modules\.\w+\.', 'torch.nn.', s)  # torch.nn.modules.module.Module -> torch.nn.Module
@@ -318,6 +319,10 @@ def _fence(code, lang=''):
     while ticks in code: ticks += '`'
     return f'{ticks}{lang}\n{code.rstrip()}\n{ticks}'
 
+def _out_fence(text):
+    "An output as a text block without a copy button (`.no-copy`: the button would cover the output's first lines)."
+    return _fence(text, '{ .text .no-copy }')
+
 def _text(x): return ''.join(x) if isinstance(x, list) else (x or '')
 
 def _clean_stream(t):
@@ -348,7 +353,7 @@ def render_outputs(outputs, files_dir, rel_files, stem):
             txt = _clean_stream(''.join(stream)).strip('\n')
             if txt.strip():
                 cls = 'nb-output nb-stderr' if stream_name == 'stderr' else 'nb-output'
-                parts.append(f'<div class="{cls}" markdown>\n\n{_fence(txt, "text")}\n\n</div>')
+                parts.append(f'<div class="{cls}" markdown>\n\n{_out_fence(txt)}\n\n</div>')
         stream, stream_name = [], None
     for k, o in enumerate(outputs):
         ot = o.get('output_type')
@@ -358,7 +363,7 @@ def render_outputs(outputs, files_dir, rel_files, stem):
         flush()
         if ot == 'error':
             tb = _ANSI.sub('', '\n'.join(o.get('traceback', [])) or f"{o.get('ename')}: {o.get('evalue')}")
-            parts.append(f'<div class="nb-output nb-error" markdown>\n\n{_fence(tb, "text")}\n\n</div>')
+            parts.append(f'<div class="nb-output nb-error" markdown>\n\n{_out_fence(tb)}\n\n</div>')
             continue
         data = o.get('data', {})
         if not data or 'application/vnd.jupyter.widget-view+json' in data: continue  # widgets: static fallback shown elsewhere
@@ -367,7 +372,7 @@ def render_outputs(outputs, files_dir, rel_files, stem):
         elif 'text/html' in data:
             h = _text(data['text/html']).strip()
             if '<script' in h.lower() and 'text/plain' in data:  # interactive HTML needs a kernel-side runtime
-                parts.append(f'<div class="nb-output" markdown>\n\n{_fence(_text(data["text/plain"]), "text")}\n\n</div>')
+                parts.append(f'<div class="nb-output" markdown>\n\n{_out_fence(_text(data["text/plain"]))}\n\n</div>')
             else:
                 parts.append(f'<div class="nb-output nb-html">\n{h}\n</div>')
         elif any(m in data for m in ('image/png', 'image/jpeg', 'image/svg+xml')):
@@ -382,7 +387,7 @@ def render_outputs(outputs, files_dir, rel_files, stem):
         elif 'text/latex' in data:
             parts.append(_text(data['text/latex']).strip())
         elif 'text/plain' in data:
-            parts.append(f'<div class="nb-output" markdown>\n\n{_fence(_ANSI.sub("", _text(data["text/plain"])), "text")}\n\n</div>')
+            parts.append(f'<div class="nb-output" markdown>\n\n{_out_fence(_ANSI.sub("", _text(data["text/plain"])))}\n\n</div>')
     flush()
     return parts
 
@@ -537,6 +542,79 @@ def chapters_page(chapters):
     return '\n'.join(out)
 
 # ---------------------------------------------------------------------------------------------------------
+# The search index MkDocs Material writes (search/search_index.json), made fit for this course
+
+_TEX_SYMBOLS = dict(
+    alpha='α', beta='β', gamma='γ', delta='δ', epsilon='ε', varepsilon='ε', zeta='ζ', eta='η', theta='θ', iota='ι',
+    kappa='κ', lambda_='λ', mu='μ', nu='ν', xi='ξ', pi='π', rho='ρ', sigma='σ', tau='τ', upsilon='υ', phi='φ',
+    varphi='φ', chi='χ', psi='ψ', omega='ω', Gamma='Γ', Delta='Δ', Theta='Θ', Lambda='Λ', Xi='Ξ', Pi='Π', Sigma='Σ',
+    Phi='Φ', Psi='Ψ', Omega='Ω', ell='ℓ', cdot='·', times='×', le='≤', leq='≤', ge='≥', geq='≥', neq='≠', ne='≠',
+    approx='≈', sim='~', propto='∝', in_='∈', notin='∉', sum='Σ', prod='Π', int_='∫', infty='∞', partial='∂',
+    nabla='∇', to='→', rightarrow='→', leftarrow='←', Rightarrow='⇒', mapsto='↦', pm='±', odot='⊙', otimes='⊗',
+    oplus='⊕', top='⊤', mid='|', dots='…', ldots='…', cdots='⋯', lfloor='⌊', rfloor='⌋', lceil='⌈', rceil='⌉',
+    langle='⟨', rangle='⟩', forall='∀', exists='∃', cup='∪', cap='∩', subset='⊂', emptyset='∅', quad=' ', qquad=' ')
+_TEX_SYMBOLS = {k.rstrip('_'): v for k, v in _TEX_SYMBOLS.items()}
+_TEX_DROP = re.compile(r'\\(?:(?:displaystyle|textstyle|left|right|[bB]igg?[lrm]?)(?![A-Za-z])|label\{[^{}]*\}|'
+                       r'(?:begin|end)\{[^{}]*\}(?:\{[^{}]*\})?)')
+_TEX_ARG = re.compile(r'\\(?:text\w*|math\w+|operatorname\*?|boldsymbol|bm|hat|widehat|bar|overline|underline|tilde|'
+                      r'widetilde|vec|overrightarrow|overleftarrow|dot|ddot)\s*\{([^{}]*)\}')
+
+def tex_to_text(tex):
+    r"TeX as the plain text a search preview can show: `\frac{QK^\top}{\sqrt{d_k}}` -> `(QK^⊤)/√(d_k)`."
+    wrap = lambda x: x if re.fullmatch(r'\\?\w+|[^\s+\-*/]', x.strip()) else f'({x.strip()})'
+    t = _TEX_DROP.sub('', tex)
+    for _ in range(10):   # innermost groups first, until nothing changes
+        prev = t
+        t = _TEX_ARG.sub(r'\1', t)
+        t = re.sub(r'\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}', lambda m: f'{wrap(m.group(1))}/{wrap(m.group(2))}', t)
+        t = re.sub(r'\\sqrt\s*\{([^{}]*)\}', lambda m: '√' + wrap(m.group(1)), t)
+        t = re.sub(r'([_^])\{([^{}]*)\}', lambda m: m.group(1) + wrap(m.group(2)), t)
+        if t == prev: break
+    t = re.sub(r'\\\\|&(?!\w+;|#\d+;)', ' ', t)                  # row and column breaks (not HTML entities)
+    t = re.sub(r'\\([{}%_#$&|])', r'\1', t)                     # escaped characters
+    t = re.sub(r'\\[,;:! ]', ' ', t)                             # spacing
+    t = re.sub(r'\\([A-Za-z]+)', lambda m: _TEX_SYMBOLS.get(m.group(1), m.group(1)), t)
+    t = re.sub(r'\s+', ' ', t.replace('{', '').replace('}', ''))
+    return re.sub(r'\s+([)\]])', r'\1', re.sub(r'([(\[])\s+', r'\1', t)).strip()
+
+_MATH = re.compile(r'\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$', flags=re.S)
+_CODE_HTML = re.compile(r'(<pre\b.*?</pre>|<code\b.*?</code>)', flags=re.S)
+
+def search_text(text):
+    "A search index entry's text with its math (arithmatex's `\\(...\\)`, `\\[...\\]`) as plain text; code is left alone."
+    parts = _CODE_HTML.split(text)
+    return ''.join(p if i % 2 else _MATH.sub(lambda m: tex_to_text(next(g for g in m.groups() if g is not None)), p)
+                   for i, p in enumerate(parts))
+
+_HAN = re.compile(r'[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+')
+
+def han_bigrams(text):
+    """The character bigrams of the Chinese in `text`, each once, space separated: what the search indexes so that a
+    word inside a longer run of characters (唐诗 in 全唐诗) is found. Lunr splits only at separators, and Chinese has none."""
+    return ' '.join(dict.fromkeys(run[i:i + 2] for run in _HAN.findall(text) for i in range(len(run) - 1)))
+
+NGRAM_FIELD = 'ngrams'
+
+def fix_search_index(site_dir):
+    """Rewrite the search index of the built site: math in titles and texts as plain text (previews show no raw TeX),
+    and a field of Chinese character bigrams, which the theme's search indexes like the others (its query side
+    splits a Chinese query into the pieces the index knows). Returns (entries with math, entries with bigrams)."""
+    path = Path(site_dir)/'search'/'search_index.json'
+    idx = json.loads(path.read_text(encoding='utf-8'))
+    n_math = n_han = 0
+    for doc in idx['docs']:
+        for k in ('title', 'text'):
+            if isinstance(doc.get(k), str):
+                new = search_text(doc[k])
+                n_math += new != doc[k]
+                doc[k] = new
+        grams = han_bigrams(f"{doc.get('title', '')} {re.sub(r'<[^>]+>', ' ', doc.get('text', ''))}")
+        if grams: doc[NGRAM_FIELD] = grams; n_han += 1
+    idx['config'].setdefault('fields', {})[NGRAM_FIELD] = {'boost': 1.0}
+    path.write_text(json.dumps(idx, ensure_ascii=False, separators=(',', ':')), encoding='utf-8')
+    return n_math, n_han
+
+# ---------------------------------------------------------------------------------------------------------
 
 def build(site_dir=SITE, quiet=False, strict=False):
     t0 = time.time()
@@ -617,6 +695,8 @@ def build(site_dir=SITE, quiet=False, strict=False):
     log = r.stdout + r.stderr
     warnings = [f'WARNING  show_doc: {w}' for w in _WARNINGS] + [l for l in log.splitlines() if 'WARNING' in l]
     if r.returncode: print(log); raise SystemExit(f'mkdocs build failed ({r.returncode})')
+    n_math, n_han = fix_search_index(site_dir)
+    if not quiet: print(f'search index: math as text in {n_math} entries, Chinese bigrams for {n_han}')
     for w in warnings: print(w)
     if strict and warnings: raise SystemExit(f'{len(warnings)} warnings (--strict)')
     print(f'built {len(nbs)} notebooks + {len(refs)} reference pages into {Path(site_dir).resolve()} '
