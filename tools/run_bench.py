@@ -24,7 +24,7 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
     'embeddings':   ['--repeats', '1', '--epochs', '1'],
     'finetuning':   ['--steps', '2', '--batch', '2', '--seq', '32'],
     'generation':   ['--layers', '2', '--embd', '64', '--heads', '2', '--ctx', '128', '--prompt', '8', '--new', '16',
-                     '--beams', '2', '--reps', '1', '--threads', '1', '--prefill', '128', '--real-prefill', '128'],
+                     '--beams', '2', '--reps', '1', '--threads', '1', '--prefill', '128', '--real-prefill', '64'],
     'metrics':      ['--n', '200', '--repeat', '1'],
     'serving':      ['--quick', '--clients', '1,8', '--threads', '1'],
     'tokenization': ['--naive-chars', '20000', '--repeat', '1'],
