@@ -7,7 +7,7 @@ __all__ = ['GPT2_PATTERN', 'CL100K_PATTERN', 'PATTERNS', 'pre_tokenize', 'train_
            'load_tokenizer', 'bytes_to_unicode', 'token_spans', 'show_tokens']
 
 # %% ../nbs/01a_bpe.ipynb #e6d1a0b3
-import heapq, html, json
+import heapq, html, json, re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -187,8 +187,11 @@ class BPETokenizer(TokenizerBase):
         if missing := [b for b in range(256) if _BYTES[b] not in ranks]:
             raise ValueError(f"ranks must contain all 256 single bytes; missing {len(missing)}, e.g. byte {missing[0]}")
         super().__init__(special_tokens)
-        if bad := next((f'token {b!r}: {why}' for b, i in ranks.items() if (why := _bad_id(i))), None): raise ValueError(bad)
-        _check_ids([(None, i, b) for b, i in ranks.items()] + [(None, i, s) for s, i in self.special_tokens.items()], '')
+        # the ids are checked in bulk first (50,000 of them for GPT-2); only when that fails do the slow checks run, to name the culprit
+        ids = [*ranks.values(), *self.special_tokens.values()]
+        if not (all(type(i) is int for i in ids) and min(ids) >= 0 and max(ids) < 2 * len(ids) and len(set(ids)) == len(ids)):
+            if bad := next((f'token {b!r}: {why}' for b, i in ranks.items() if (why := _bad_id(i))), None): raise ValueError(bad)
+            _check_ids([(None, i, b) for b, i in ranks.items()] + [(None, i, s) for s, i in self.special_tokens.items()], '')
         self.ranks, self.pattern = dict(ranks), pattern
         self.decoder = {i: b for b, i in self.ranks.items()}
         for s, i in self.special_tokens.items(): self.decoder[i] = s.encode('utf-8')
@@ -306,12 +309,50 @@ def bytes_to_unicode() -> dict[int, str]:
         if b not in bs: bs.append(b); cs.append(256 + n); n += 1
     return dict(zip(bs, map(chr, cs)))
 
+# Undoing the disguise is one `str.translate` and one Latin-1 encode per token (C loops, not a Python generator): each
+# GPT-2 byte character becomes the Latin-1 character of its byte; every other character below U+0100 becomes U+FFFF,
+# so that it fails the encode just as a character above U+00FF that is not in the table does.
+_UNMASK = {**{c: 0xFFFF for c in range(256)}, **{ord(c): b for b, c in bytes_to_unicode().items()}}
+
+_MERGE_LINES = re.compile(r'\n*(?:[^ \n]+ [^ \n]+(?:\n+|\Z))*')   # lines "a b" (empty lines allowed)
+
+def _gpt2_merges_fast(text, encoder, ranks):
+    "(ranks with the merges added, their number) in a few C-level passes over `vocab.bpe`, or None if anything is off."
+    body = text.split('\n', 1)[1] if text.startswith('#version') else text
+    if not _MERGE_LINES.fullmatch(body): return None
+    strs = [s for s in body.replace(' ', '').split('\n') if s]
+    try: toks = [s.translate(_UNMASK).encode('latin-1') for s in strs]
+    except UnicodeEncodeError: return None
+    n = len(strs)
+    if list(map(encoder.get, strs)) != list(range(256, 256 + n)) or len(set(toks)) < n or not ranks.keys().isdisjoint(toks):
+        return None   # let the line-by-line reader say what is wrong (or keep the first of repeated tokens)
+    return {**ranks, **dict(zip(toks, range(256, 256 + n)))}, n
+
+def _gpt2_merges(text, encoder, ranks, merges_path, encoder_path, not_gpt2):
+    "Add the merges of `vocab.bpe` to `ranks` line by line, naming the line of anything malformed; their number."
+    lines = text.split('\n')
+    start = 1 if lines and lines[0].startswith('#version') else 0
+    n_merges, get = 0, encoder.get
+    for lineno, line in enumerate(lines[start:], start=start + 1):   # 50,000 lines: keep the loop body lean
+        if not line: continue
+        a, _, b = line.partition(' ')
+        if not a or not b or ' ' in b:
+            raise ValueError(f"{merges_path}:{lineno}: expected two tokens separated by one space, got {line!r}")
+        tok_str, rank = a + b, 256 + n_merges
+        if get(tok_str) != rank:
+            raise ValueError(f"{merges_path}:{lineno}: merge {line!r} is rank {rank} but {encoder_path} gives {tok_str!r} "
+                             f"the id {get(tok_str)}; the files do not belong together")
+        try: tok = tok_str.translate(_UNMASK).encode('latin-1')
+        except UnicodeEncodeError: raise not_gpt2(tok_str, f'{merges_path}:{lineno}') from None
+        ranks.setdefault(tok, rank)
+        n_merges += 1
+    return n_merges
+
 def _gpt2_from_files(cls, merges_path, encoder_path):
     b2u = bytes_to_unicode()
-    byte_of = {c: b for b, c in b2u.items()}
-    def unmask(s, where):
-        try: return bytes(byte_of[c] for c in s)
-        except KeyError as e: raise ValueError(f"{where}: character {e.args[0]!r} is not a GPT-2 byte character") from None
+    def not_gpt2(s, where):
+        bad = next(c for c in s if c not in b2u.values())
+        return ValueError(f"{where}: character {bad!r} is not a GPT-2 byte character")
     try: encoder = json.loads(Path(encoder_path).read_text(encoding='utf-8'))
     except json.JSONDecodeError as e: raise ValueError(f"{encoder_path}:{e.lineno}: malformed JSON ({e.msg}); truncated file?") from None
     if not isinstance(encoder, dict): raise ValueError(f"{encoder_path}: expected a JSON object token → id")
@@ -320,21 +361,9 @@ def _gpt2_from_files(cls, merges_path, encoder_path):
         c = b2u[b]
         if c not in encoder: raise ValueError(f"{encoder_path}: the byte token {c!r} (byte {b}) is missing")
         ranks[_BYTES[b]] = encoder[c]
-    lines = Path(merges_path).read_text(encoding='utf-8').split('\n')
-    start = 1 if lines and lines[0].startswith('#version') else 0
-    n_merges = 0
-    for lineno, line in enumerate(lines[start:], start=start + 1):
-        if not line: continue
-        parts = line.split(' ')
-        where = f'{merges_path}:{lineno}'
-        if len(parts) != 2 or not all(parts): raise ValueError(f"{where}: expected two tokens separated by one space, got {line!r}")
-        tok_str = parts[0] + parts[1]
-        rank = 256 + n_merges
-        if encoder.get(tok_str) != rank:
-            raise ValueError(f"{where}: merge {line!r} is rank {rank} but {encoder_path} gives {tok_str!r} "
-                             f"the id {encoder.get(tok_str)}; the files do not belong together")
-        ranks.setdefault(unmask(tok_str, where), rank)
-        n_merges += 1
+    text = Path(merges_path).read_text(encoding='utf-8')
+    if (fast := _gpt2_merges_fast(text, encoder, ranks)) is not None: ranks, n_merges = fast
+    else: n_merges = _gpt2_merges(text, encoder, ranks, merges_path, encoder_path, not_gpt2)
     known, used = set(b2u.values()), set(ranks.values())
     specials = {s: i for s, i in encoder.items() if i not in used and s not in known}
     # what is left in encoder.json must be special tokens, not merges missing from a truncated vocab.bpe

@@ -24,7 +24,7 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
     'embeddings':   ['--repeats', '1', '--epochs', '1'],
     'finetuning':   ['--steps', '2', '--batch', '2', '--seq', '32'],
     'generation':   ['--layers', '2', '--embd', '64', '--heads', '2', '--ctx', '128', '--prompt', '8', '--new', '16',
-                     '--beams', '2', '--reps', '1', '--threads', '1'],
+                     '--beams', '2', '--reps', '1', '--threads', '1', '--prefill', '128', '--real-prefill', '64'],
     'metrics':      ['--n', '200', '--repeat', '1'],
     'serving':      ['--quick', '--clients', '1,8', '--threads', '1'],
     'tokenization': ['--naive-chars', '20000', '--repeat', '1'],
@@ -75,7 +75,7 @@ def main():
     p.add_argument('--out', default=str(ROOT/'_bench'/'results.json'))
     p.add_argument('--dir', default=str(ROOT/'bench'), help='the folder of bench scripts')
     a = p.parse_args()
-    scripts = sorted(Path(a.dir).glob('*.py'))
+    scripts = sorted(s for s in Path(a.dir).glob('*.py') if not s.name.startswith('_'))   # _common.py: shared helpers
     if unknown := set(a.names) - {s.stem for s in scripts}: p.error(f'no such bench script: {", ".join(sorted(unknown))}')
     if a.names: scripts = [s for s in scripts if s.stem in a.names]
     report = dict(machine=platform.platform(), python=platform.python_version(), torch=torch.__version__,
