@@ -145,7 +145,9 @@ def _package_dir(ds:DataSet) -> Path|None:
 
 def _repo_data() -> Path|None:
     "The `data/` folder of a source checkout (sets written for the course live there); None in an installed package."
-    p = Path(__file__).resolve().parent.parent/'data'
+    spec = importlib.util.find_spec('llm_nb')               # the package's own folder, also when run from the notebook
+    if spec is None or not spec.origin: return None
+    p = Path(spec.origin).resolve().parent.parent/'data'
     return p if p.is_dir() else None
 
 def get_path(name:str, # data set name (see `DATASETS`) or its relative path, e.g. 'gpt2/vocab.bpe'
