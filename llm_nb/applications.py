@@ -9,7 +9,7 @@ __all__ = ['SENTIMENT_TEMPLATES', 'CONTENT_FREE', 'NER_TYPES', 'NER_INSTRUCTION'
            'parse_bracketed', 'spans_to_bio', 'entity_prf', 'ner_prompt', 'parse_entities', 'locate_entities',
            'ner_eval', 'split_sentences', 'lead_n', 'summary_prompt', 'fit_history']
 
-# %% ../nbs/10_applications.ipynb #03c3e120
+# %% ../nbs/10_applications.ipynb #d578f2f3
 import json, random, re
 from dataclasses import dataclass
 import torch
@@ -18,7 +18,7 @@ from .attention import KVCache
 from .generation import LogitsProcessor, generate
 from .pretrained import chat_ids
 
-# %% ../nbs/10_applications.ipynb #bcc1688a
+# %% ../nbs/10_applications.ipynb #e4f4226b
 @dataclass(frozen=True)
 class PromptTemplate:
     "A few-shot classification prompt: how one example is written and the word that names each label."
@@ -41,7 +41,7 @@ def icl_prompt(template:PromptTemplate, # how examples are written
     prefix = ''.join(template.example.format(text=t) + template.label_words[y] + template.sep for t, y in demos)
     return prefix, template.example.format(text=text)
 
-# %% ../nbs/10_applications.ipynb #32c323be
+# %% ../nbs/10_applications.ipynb #ab5b946f
 def _repeat_cache(c:KVCache, B:int) -> KVCache:
     "A copy of a batch-1 cache, repeated to batch B (same max_len)."
     n = KVCache(c.max_len)
@@ -85,7 +85,7 @@ def label_logprobs(model, # a `GPT` (anything with `new_cache()` and `model(idx,
         out.append(lp[:, list(label_ids)])
     return torch.cat(out)                                                      # (N, L)
 
-# %% ../nbs/10_applications.ipynb #7ff625ae
+# %% ../nbs/10_applications.ipynb #36c568f2
 CONTENT_FREE = ('N/A', '', '[MASK]')   # Zhao et al. (2021)'s content-free inputs
 
 def label_probs(logprobs:Tensor, # (N, L) label log-probabilities
@@ -101,7 +101,7 @@ def calibrate(probs:Tensor, # (N, L) label distributions
     q = probs / p_cf
     return q / q.sum(-1, keepdim=True)
 
-# %% ../nbs/10_applications.ipynb #81fae8a1
+# %% ../nbs/10_applications.ipynb #ab4403ae
 def evaluate_icl(model, # a `GPT`
                  tok, # its tokenizer
                  template:PromptTemplate, # the prompt template
@@ -139,7 +139,7 @@ def icl_sweep(model, # a `GPT`
             rows.append(dict(template=template.name, k=k, draw=d, **evaluate_icl(model, tok, template, demos, queries)))
     return rows
 
-# %% ../nbs/10_applications.ipynb #0260c6c8
+# %% ../nbs/10_applications.ipynb #49f86062
 def complete(model, # a `GPT`
              tok, # its tokenizer
              prompts:list, # one list of token ids per prompt
@@ -173,7 +173,7 @@ def chat_prompt(tok, # a tokenizer with a chat template
     msgs = ([{'role': 'system', 'content': system}] if system is not None else []) + [{'role': 'user', 'content': user}]
     return chat_ids(tok, msgs)
 
-# %% ../nbs/10_applications.ipynb #639731fc
+# %% ../nbs/10_applications.ipynb #3416e283
 def validate_json(text:str, # the model's answer
                   schema:dict, # key -> list of allowed values
                   lenient:bool=False, # also accept the first {...} object inside surrounding text
@@ -187,7 +187,7 @@ def validate_json(text:str, # the model's answer
         if isinstance(obj, dict) and set(obj) == set(schema) and all(obj[k] in v for k, v in schema.items()): return obj
     return None
 
-# %% ../nbs/10_applications.ipynb #073eb7ad
+# %% ../nbs/10_applications.ipynb #52f0bd39
 class TrieLogitsProcessor(LogitsProcessor):
     "Allow only tokens that continue one of `choices` (token sequences), then only `eos_token_id`: every output is a choice."
     def __init__(self,
@@ -224,7 +224,7 @@ def json_choices(schema:dict, # key -> list of allowed values (strings)
     for k, vals in schema.items(): objs = [{**o, k: v} for o in objs for v in vals]
     return [json.dumps(o) for o in objs]
 
-# %% ../nbs/10_applications.ipynb #5288b814
+# %% ../nbs/10_applications.ipynb #e565bfd9
 def sentiment_json_prompt(tok, # a tokenizer with a chat template
                           review:str, # the text to classify
                          ) -> list:
@@ -253,7 +253,7 @@ def json_trial(model, # a `GPT`
     return dict(valid_strict=mean([o is not None for o in strict]), valid_lenient=mean([o is not None for o in lenient]),
                 accuracy=mean(right), answers=outs)
 
-# %% ../nbs/10_applications.ipynb #5f13d533
+# %% ../nbs/10_applications.ipynb #56cd94c3
 NER_TYPES = ('PER', 'ORG', 'LOC', 'MISC')
 
 def parse_bracketed(line:str, # space-separated tokens with entities as `[TYPE tok tok ...]`
@@ -298,7 +298,7 @@ def entity_prf(gold:list, # per sentence, the gold (start, end, type) spans
     R = tp / n_gold if n_gold else 0.0
     return dict(precision=P, recall=R, f1=2 * P * R / (P + R) if P + R else 0.0, tp=tp, n_pred=n_pred, n_gold=n_gold)
 
-# %% ../nbs/10_applications.ipynb #7a80f048
+# %% ../nbs/10_applications.ipynb #beb4c205
 NER_INSTRUCTION = ('Find the named entities in each sentence: people (PER), organisations (ORG), locations (LOC) and '
                    'other names such as nationalities, languages, events and works (MISC).\n\n')
 NER_DEMOS = [('Sofia Rossi joined Unilever in Rotterdam last year .', 'Sofia Rossi (PER); Unilever (ORG); Rotterdam (LOC)'),
@@ -331,7 +331,7 @@ def locate_entities(tokens:list, # the sentence's tokens
         spans.append((hit, hit + len(words), t)); used |= set(range(hit, hit + len(words)))
     return sorted(spans), dropped
 
-# %% ../nbs/10_applications.ipynb #ea3956e4
+# %% ../nbs/10_applications.ipynb #ec5fc933
 def ner_eval(model, # a `GPT`
              tok, # its tokenizer
              data:list, # [(tokens, gold spans), ...]
@@ -346,7 +346,7 @@ def ner_eval(model, # a `GPT`
     return dict(**entity_prf(gold, pred), dropped=sum(d for _, d in located), answers=answers, pred=pred,
                 per_type={t: entity_prf(gold, pred, (t,))['f1'] for t in NER_TYPES})
 
-# %% ../nbs/10_applications.ipynb #43ac6018
+# %% ../nbs/10_applications.ipynb #ae17149b
 def split_sentences(text:str, # plain prose
                    ) -> list:
     "Sentences of `text`, split after . ! or ? followed by white space."
@@ -364,7 +364,7 @@ def summary_prompt(tok, # a tokenizer with a chat template
     "A chat prompt asking for a one-sentence summary."
     return chat_prompt(tok, f'Summarise the following text in one sentence.\n\n{passage}')
 
-# %% ../nbs/10_applications.ipynb #1b6b8c52
+# %% ../nbs/10_applications.ipynb #feac0a29
 def fit_history(tok, # a tokenizer with a chat template
                 messages:list, # the conversation, optionally starting with a system message, ending with the user's turn
                 max_tokens:int, # budget for the rendered prompt
