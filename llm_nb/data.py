@@ -28,6 +28,7 @@ class DataSet:
     package: tuple|None = None # (python package, file inside it): a pip package that ships the file, looked up first
 
 _GH = 'https://raw.githubusercontent.com'
+_REPO_RAW = f'{_GH}/llm-nb/llm_nb/main'  # this repository (settings.ini's git_url): sets written for the course live in its data/
 DATASETS = {d.name: d for d in [
     DataSet('tinyshakespeare', 'tinyshakespeare.txt', '86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed', 1115394,
             'text', "Tiny Shakespeare: 40,000 lines of Shakespeare's plays (1,115,394 characters)", 'public domain',
@@ -63,6 +64,12 @@ DATASETS = {d.name: d for d in [
     DataSet('tang-poems', 'chinese/tang-poems.txt', '4ad5a42539f9581ca9af578cc2f14bc4face356ebd7995e60df8593507e1cc93', 2683017,
             'text', 'Tang-dynasty poems (全唐诗), one couplet per line (72,514 lines)', 'public domain',
             obtain='data/poetry.txt of the Yunpneg/Tensorflow_CharForLSTM repository on GitHub, saved as UTF-8'),
+    DataSet('ner-course', 'ner/course-ner.txt', '4b1a1df64155471c9dfd27901fb45e437777427cc76998365950621955b65815', 9463,
+            'text', 'English NER evaluation set written for the course: 153 sentences, [TYPE ...] spans of PER/ORG/LOC/MISC', 'CC-BY-4.0',
+            url=f'{_REPO_RAW}/data/ner/course-ner.txt'),
+    DataSet('summaries-course', 'summaries/course-summaries.tsv', 'add3b09433281c55113de5b115c4993998d7a949bb4591564b76ace302548b92', 23145,
+            'tsv', 'Short English passages with one-sentence reference summaries, written for the course (50)', 'CC-BY-4.0',
+            url=f'{_REPO_RAW}/data/summaries/course-summaries.tsv'),
     DataSet('smollm2-135m-instruct-q4_1', 'models/SmolLM2-135M-Instruct.Q4_1.gguf',
             'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53', 98362432,
             'binary', 'SmolLM2-135M-Instruct (Hugging Face), Q4_1 GGUF: a real 135M-parameter chat model', 'Apache-2.0',
@@ -136,15 +143,22 @@ def _package_dir(ds:DataSet) -> Path|None:
     locs = list(spec.submodule_search_locations or []) if spec else []
     return Path(locs[0]) if locs else None
 
+def _repo_data() -> Path|None:
+    "The `data/` folder of a source checkout (sets written for the course live there); None in an installed package."
+    spec = importlib.util.find_spec('llm_nb')               # the package's own folder, also when run from the notebook
+    if spec is None or not spec.origin: return None
+    p = Path(spec.origin).resolve().parent.parent/'data'
+    return p if p.is_dir() else None
+
 def get_path(name:str, # data set name (see `DATASETS`) or its relative path, e.g. 'gpt2/vocab.bpe'
              folder:str|Path|None=None, # look here first
              download:bool=True, # download into the cache if no local copy exists (where a canonical address exists)
              progress:bool=True, # show a progress bar while downloading
             ) -> Path:
-    "Path to a verified local copy of data set `name`: `folder`, an installed package, `$LLM_NB_DATA`, the cache, then a download."
+    "Path to a verified local copy of data set `name`: `folder`, an installed package, `$LLM_NB_DATA`, a checkout's `data/`, the cache, then a download."
     ds = _dataset(name)
     searched = []
-    for base in [folder, _package_dir(ds), os.environ.get('LLM_NB_DATA') or None, cache_dir()]:
+    for base in [folder, _package_dir(ds), os.environ.get('LLM_NB_DATA') or None, _repo_data(), cache_dir()]:
         if base is None: continue
         p = Path(base).expanduser()/(ds.package[1] if base == _package_dir(ds) else ds.path)
         searched.append(str(p))
