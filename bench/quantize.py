@@ -22,6 +22,12 @@ from llm_nb.quantize import quantize_model, chunked_perplexity, weight_bytes
 
 VARIANTS = ('ao-int8', 'fp32', 'bf16', 'int8', 'q4_0', 'q4_1')
 
+class WeightDtype(nn.Module):
+    "A torch.ao dynamic Linear (whose `weight` is a method) behind a `.weight` our attention can read the dtype of."
+    def __init__(self, inner): super().__init__(); self.inner = inner
+    weight = property(lambda self: torch.empty(0, device='meta'))
+    def forward(self, x): return self.inner(x)
+
 def build(base, name):
     "A copy of the float32 model in form `name`."
     m = copy.deepcopy(base)
@@ -30,7 +36,9 @@ def build(base, name):
         lin = [n for n, x in m.named_modules() if type(x) is nn.Linear and n != 'lm_head']
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            return quantize_dynamic(m, {n: default_dynamic_qconfig for n in lin}, dtype=torch.qint8)
+            m = quantize_dynamic(m, {n: default_dynamic_qconfig for n in lin}, dtype=torch.qint8)
+        for blk in m.h: blk.attn.q_proj = WeightDtype(blk.attn.q_proj)
+        return m
     return m if name == 'fp32' else quantize_model(m, name)
 
 @torch.no_grad()

@@ -8,14 +8,14 @@ __all__ = ['QK4', 'Q4_BLOCK_BYTES', 'DEQUANTIZE_Q4', 'SCHEMES', 'quantize_int8',
            'Int8Linear', 'Q4Linear', 'quantize_linear', 'quantize_model', 'quant_error', 'weight_bytes',
            'chunked_perplexity']
 
-# %% ../nbs/11_quantization.ipynb #0400de5e
+# %% ../nbs/11_quantization.ipynb #401a6639
 import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from .pretrained import dequantize_q4_1
 from .metrics import nll_from_logits
 
-# %% ../nbs/11_quantization.ipynb #70bd4abc
+# %% ../nbs/11_quantization.ipynb #512da64d
 def quantize_int8(w:torch.Tensor, # (N, K) a weight matrix, one output channel per row
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Symmetric per-output-channel int8: `scale = max|row| / 127`, `q = round(w / scale)`; returns `(q (N, K) int8, scale (N,) float32)`."
@@ -32,7 +32,7 @@ def dequantize_int8(q:torch.Tensor, # (N, K) int8 codes
     "Per-channel int8 back to float32: `w = scale · q`."
     return q.float() * scale.float()[:, None]
 
-# %% ../nbs/11_quantization.ipynb #044e7dc3
+# %% ../nbs/11_quantization.ipynb #38cafd93
 QK4 = 32  # weights per Q4_0 / Q4_1 block
 Q4_BLOCK_BYTES = {'q4_0': 18, 'q4_1': 20}
 
@@ -104,11 +104,11 @@ def dequantize_q4_0(raw:np.ndarray, # uint8 bytes: blocks of 18 = fp16 scale d +
 
 DEQUANTIZE_Q4 = {'q4_0': dequantize_q4_0, 'q4_1': dequantize_q4_1}   # GGUF bytes -> float32; Q4_1 is chapter 06a's
 
-# %% ../nbs/11_quantization.ipynb #e9ff8d56
+# %% ../nbs/11_quantization.ipynb #8964b962
 def _has_int8_kernel() -> bool: return hasattr(torch, '_weight_int8pack_mm')
 def _has_int4_kernel() -> bool:
     return hasattr(torch.ops.aten, '_weight_int4pack_mm_for_cpu') and hasattr(torch.ops.aten, '_convert_weight_to_int4pack_for_cpu')
-_KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+_KERNEL_DTYPES = (torch.bfloat16,)   # the CPU kernels' fast path; other dtypes take the float path
 
 class QuantLinear(nn.Module):
     "Base of the weight-only quantized linear layers: subclasses store codes and scales and define `dequantize`."
@@ -120,30 +120,32 @@ class QuantLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
-        self.use_kernel = True    # False forces the dequantize-then-matmul reference path
+        self.dtype = torch.float32   # compute dtype: activations, bias and `.weight.dtype`; `.to(dtype)` changes it
+        self.use_kernel = True       # False forces the dequantize-then-matmul reference path
     def dequantize(self, dtype:torch.dtype=torch.float32) -> torch.Tensor: raise NotImplementedError
     @property
     def weight(self) -> torch.Tensor:
-        "The dequantized weight (N, K) in float32, for inspection (a fresh tensor, not a parameter)."
-        return self.dequantize()
+        "A data-free (meta) tensor with the weight's shape (N, K) and the compute dtype, for code that inspects `layer.weight`; values come from `dequantize()`."
+        return torch.empty(self.out_features, self.in_features, dtype=self.dtype, device='meta')
     def reference_forward(self, x:torch.Tensor) -> torch.Tensor:
         "`x @ dequantize()ᵀ + b`, the definition every kernel must match."
         return F.linear(x, self.dequantize(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
     def _kernel(self, x2d:torch.Tensor) -> torch.Tensor|None: return None   # (M, K) -> (M, N), or None: no fast path
     def _apply(self, fn, recurse=True):
-        # `.to(dtype)`, `.half()`, `.bfloat16()` cast the bias but never the codes and scales (a bf16 scale would lose
-        # bits the file has); device moves apply to everything
+        # `.to(dtype)`, `.half()`, `.bfloat16()` cast the bias and set the compute dtype, but never touch the codes and
+        # scales (a bf16 scale would lose bits the file has); device moves apply to everything
         bufs = {n: self._buffers.pop(n) for n in list(self._buffers)}
         try: super()._apply(fn, recurse)
         finally:
-            dev = fn(torch.zeros(())).device
+            probe = fn(torch.zeros((), dtype=self.dtype))
+            dev, self.dtype = probe.device, probe.dtype
             if dev.type != 'cpu' and getattr(self, 'packed', False):
                 self._buffers.update(bufs)
-                raise RuntimeError("a packed Q4Linear lives on the CPU; build it with pack=False for other devices")
+                raise RuntimeError("a packed Q4Linear lives on the CPU: call `unpack()` before moving it")
             for n, b in bufs.items(): self._buffers[n] = None if b is None else b.to(dev)
         return self
     def forward(self, x:torch.Tensor) -> torch.Tensor:   # (..., K) -> (..., N)
-        if self.use_kernel and x.device.type == 'cpu' and x.dtype in _KERNEL_DTYPES:
+        if self.use_kernel and x.device.type == 'cpu':
             y = self._kernel(x.reshape(-1, self.in_features).contiguous())
             if y is not None:
                 y = y.reshape(*x.shape[:-1], self.out_features)
@@ -158,6 +160,7 @@ class Int8Linear(QuantLinear):
                  bias:torch.Tensor|None=None, # (N,) optional bias
                 ):
         super().__init__(weight.shape[1], weight.shape[0], bias)
+        self.dtype = weight.dtype
         q, scale = quantize_int8(weight)
         self.register_buffer('qweight', q)        # (N, K) int8
         self.register_buffer('scale', scale)      # (N,) float32
@@ -165,45 +168,55 @@ class Int8Linear(QuantLinear):
         "The weight `scale · q` as (N, K) `dtype`."
         return (self.qweight.to(dtype) * self.scale.to(dtype)[:, None])
     def _kernel(self, x2d):
-        if not _has_int8_kernel(): return None
-        return torch._weight_int8pack_mm(x2d, self.qweight, self.scale.to(x2d.dtype))
+        if x2d.dtype in _KERNEL_DTYPES and _has_int8_kernel():
+            return torch._weight_int8pack_mm(x2d, self.qweight, self.scale.to(x2d.dtype))
+        return F.linear(x2d, self.qweight.to(x2d.dtype)) * self.scale.to(x2d.dtype)   # y_n = s_n · Σ_k x_k q_nk
 
 class Q4Linear(QuantLinear):
     "`nn.Linear` with a 4-bit weight in GGUF's Q4_0 or Q4_1 blocks (32 weights, fp16 scale `d`, and minimum `m` for Q4_1)."
     def __init__(self, weight:torch.Tensor, # (N, K) the float weight to quantize, K a multiple of 32
                  bias:torch.Tensor|None=None, # (N,) optional bias
                  kind:str='q4_1', # 'q4_0' (d·(q−8), 4.5 bits/weight) or 'q4_1' (d·q + m, 5 bits/weight)
-                 pack:bool|None=None, # store the codes in PyTorch's CPU int4 kernel layout; None: when the kernel exists and N % 16 == 0
                 ):
         if kind not in Q4_BLOCK_BYTES: raise ValueError(f"kind must be one of {tuple(Q4_BLOCK_BYTES)}, got {kind!r}")
         super().__init__(weight.shape[1], weight.shape[0], bias)
-        self.scheme = kind
-        b = (quantize_q4_0 if kind == 'q4_0' else quantize_q4_1)(weight)
-        self._set(b, pack)
+        self.scheme, self.dtype = kind, weight.dtype
+        self._set((quantize_q4_0 if kind == 'q4_0' else quantize_q4_1)(weight))
 
     @classmethod
     def from_blocks(cls, raw:np.ndarray, # uint8 GGUF blocks of one (N, K) tensor: (N, K/32 · 18|20) or flat
                     shape:tuple, # (N, K)
                     kind:str, # 'q4_0' or 'q4_1'
                     bias:torch.Tensor|None=None, # (N,) optional bias
-                    pack:bool|None=None, # as in `__init__`
                    ) -> 'Q4Linear':
         "A layer that holds exactly the given GGUF blocks (e.g. a tensor read from a model file)."
         self = cls.__new__(cls)
         QuantLinear.__init__(self, shape[1], shape[0], bias)
         self.scheme = kind
-        self._set(q4_from_bytes(np.asarray(raw).reshape(shape[0], -1), kind), pack)
+        self._set(q4_from_bytes(np.asarray(raw).reshape(shape[0], -1), kind))
         return self
 
-    def _set(self, b:dict, pack):
+    def _set(self, b:dict):
         N, K = self.out_features, self.in_features
-        if pack is None: pack = _has_int4_kernel() and N % 16 == 0
-        self.packed = bool(pack)
-        codes = _unpack_nibbles(b['qs']).reshape(N, K)                        # (N, K) 0..15
-        q = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.int(), 1) if self.packed else b['qs'].reshape(N, K // 2)
-        self.register_buffer('qweight', q)                                     # (N, K/2) uint8: two codes per byte
+        self.packed = False                                                    # True: `qweight` is in PyTorch's int4 layout
+        self.register_buffer('qweight', b['qs'].reshape(N, K // 2))            # (N, K/2) uint8: two codes per byte
         self.register_buffer('d', b['d'].reshape(N, K // QK4))                 # (N, K/32) float16
         self.register_buffer('m', b['m'].reshape(N, K // QK4) if 'm' in b else None)
+
+    def can_pack(self) -> bool:
+        "Whether PyTorch's CPU int4 kernel can hold this layer (it exists, N is a multiple of 16, the layer is on the CPU)."
+        return _has_int4_kernel() and self.out_features % 16 == 0 and self.qweight.device.type == 'cpu'
+    def pack(self) -> 'Q4Linear':
+        "Store the codes in PyTorch's CPU int4 kernel layout (same bytes count); done on the first bfloat16 forward."
+        if not self.packed:
+            if not self.can_pack(): raise RuntimeError("PyTorch's CPU int4 kernel cannot hold this layer (see `can_pack`)")
+            self.qweight = torch.ops.aten._convert_weight_to_int4pack_for_cpu(self.codes().int(), 1)
+            self.packed = True
+        return self
+    def unpack(self) -> 'Q4Linear':
+        "Store the codes in GGUF's nibble order again."
+        if self.packed: self.qweight, self.packed = self._qs().reshape(self.out_features, -1), False
+        return self
 
     def codes(self) -> torch.Tensor:
         "The 4-bit codes as a (N, K) uint8 tensor in 0..15, whatever the storage layout."
@@ -223,23 +236,23 @@ class Q4Linear(QuantLinear):
         qs = self.qweight.reshape(self.out_features, -1, 16) if not self.packed else self._qs()
         return dequantize_q4(qs, self.d, self.m, dtype).reshape(self.out_features, self.in_features)
     def _kernel(self, x2d):
-        if not self.packed or x2d.dtype == torch.float16: return None
+        if x2d.dtype not in _KERNEL_DTYPES or not (self.packed or self.can_pack()): return None
+        self.pack()
         d = self.d.float()
         zero = torch.zeros_like(d) if self.m is None else self.m.float() + 8 * d
         sz = torch.stack([d, zero], -1).transpose(0, 1).contiguous().to(x2d.dtype)   # (K/32, N, 2)
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x2d, self.qweight, QK4, sz)
 
-# %% ../nbs/11_quantization.ipynb #a39e83e7
+# %% ../nbs/11_quantization.ipynb #268d6a8c
 SCHEMES = ('int8', 'q4_0', 'q4_1')
 
 def quantize_linear(linear:nn.Linear, # the layer to replace
                     scheme:str, # one of `SCHEMES`
-                    pack:bool|None=None, # Q4 only: use PyTorch's CPU int4 kernel layout (None: when available)
                    ) -> QuantLinear:
     "The quantized twin of one `nn.Linear` (same inputs, outputs and bias)."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if scheme == 'int8': return Int8Linear(linear.weight, linear.bias)
-    return Q4Linear(linear.weight, linear.bias, kind=scheme, pack=pack)
+    return Q4Linear(linear.weight, linear.bias, kind=scheme)
 
 def _shared_weights(model:nn.Module) -> set:
     count = {}
@@ -251,7 +264,6 @@ def _shared_weights(model:nn.Module) -> set:
 def quantize_model(model:nn.Module, # any model; its `nn.Linear` layers are replaced in place
                    scheme:str, # 'int8', 'q4_0' or 'q4_1'
                    skip:tuple=(), # module names (as in `named_modules`) to keep in float
-                   pack:bool|None=None, # Q4 only: use PyTorch's CPU int4 kernel layout (None: when available)
                   ) -> nn.Module:
     "Replace every `nn.Linear` of `model` whose weight is not tied to another module (and not in `skip`) by its quantized twin."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
@@ -260,7 +272,7 @@ def quantize_model(model:nn.Module, # any model; its `nn.Linear` layers are repl
             if type(m) is nn.Linear and name not in skip and id(m.weight) not in shared]
     for name, m in todo:
         parent, _, attr = name.rpartition('.')
-        q = quantize_linear(m, scheme, pack)
+        q = quantize_linear(m, scheme)
         setattr(model.get_submodule(parent) if parent else model, attr, q)
     return model
 
