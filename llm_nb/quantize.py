@@ -8,14 +8,14 @@ __all__ = ['QK4', 'Q4_BLOCK_BYTES', 'DEQUANTIZE_Q4', 'SCHEMES', 'quantize_int8',
            'Int8Linear', 'Q4Linear', 'quantize_linear', 'quantize_model', 'quant_error', 'weight_bytes',
            'chunked_perplexity']
 
-# %% ../nbs/11_quantization.ipynb #77e2db97
+# %% ../nbs/11_quantization.ipynb #37ab48b3
 import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from .pretrained import dequantize_q4_1
 from .metrics import nll_from_logits
 
-# %% ../nbs/11_quantization.ipynb #e55d402d
+# %% ../nbs/11_quantization.ipynb #57cd63a1
 def quantize_int8(w:torch.Tensor, # (N, K) a weight matrix, one output channel per row
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Symmetric per-output-channel int8: `scale = max|row| / 127`, `q = round(w / scale)`; returns `(q (N, K) int8, scale (N,) float32)`."
@@ -32,7 +32,7 @@ def dequantize_int8(q:torch.Tensor, # (N, K) int8 codes
     "Per-channel int8 back to float32: `w = scale · q`."
     return q.float() * scale.float()[:, None]
 
-# %% ../nbs/11_quantization.ipynb #58bf400f
+# %% ../nbs/11_quantization.ipynb #a9f822aa
 QK4 = 32  # weights per Q4_0 / Q4_1 block
 Q4_BLOCK_BYTES = {'q4_0': 18, 'q4_1': 20}
 
@@ -104,7 +104,7 @@ def dequantize_q4_0(raw:np.ndarray, # uint8 bytes: blocks of 18 = fp16 scale d +
 
 DEQUANTIZE_Q4 = {'q4_0': dequantize_q4_0, 'q4_1': dequantize_q4_1}   # GGUF bytes -> float32; Q4_1 is chapter 06a's
 
-# %% ../nbs/11_quantization.ipynb #ee2532c1
+# %% ../nbs/11_quantization.ipynb #08ce311d
 def _has_int8_kernel() -> bool: return hasattr(torch, '_weight_int8pack_mm')
 def _has_int4_kernel() -> bool:
     return hasattr(torch.ops.aten, '_weight_int4pack_mm_for_cpu') and hasattr(torch.ops.aten, '_convert_weight_to_int4pack_for_cpu')
@@ -243,7 +243,7 @@ class Q4Linear(QuantLinear):
         sz = torch.stack([d, zero], -1).transpose(0, 1).contiguous().to(x2d.dtype)   # (K/32, N, 2)
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x2d, self.qweight, QK4, sz)
 
-# %% ../nbs/11_quantization.ipynb #6b18dd65
+# %% ../nbs/11_quantization.ipynb #16503d19
 SCHEMES = ('int8', 'q4_0', 'q4_1')
 
 def quantize_linear(linear:nn.Linear, # the layer to replace
