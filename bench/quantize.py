@@ -80,6 +80,11 @@ def main():
         size = weight_bytes(m) + sum(x.weight().numel() for x in m.modules() if isinstance(x, torch.ao.nn.quantized.dynamic.Linear))
         d, p = args.new_tokens / min(dec[n]), args.prefill / min(pre[n])
         print(f'{n:10s} {size/1e6:10.1f} {ppl[n]:10.3f} {d:12.1f} {d/d_ao:6.2f} {p:13.1f} {p/p_ao:6.2f}')
+    for n in models:   # the make-bench convention: one RATIO line per number (variant speed / torch.ao int8 speed)
+        if n != 'ao-int8':
+            tag = n.replace('+', '_')
+            print(f'RATIO {tag}_decode_over_ao={min(dec["ao-int8"]) / min(dec[n]):.3f}')
+            print(f'RATIO {tag}_prefill_over_ao={min(pre["ao-int8"]) / min(pre[n]):.3f}')
 
 if __name__ == '__main__':
     main()
