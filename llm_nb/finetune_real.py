@@ -6,13 +6,13 @@
 __all__ = ['ChatTokenizer', 'chat_prompt', 'PeakRSS', 'wilson_interval', 'binomial_test', 'pool_hidden', 'frozen_features',
            'LastBlockClassifier', 'response_loss', 'merged_model', 'pair_logprobs']
 
-# %% ../nbs/07a_finetuning_real.ipynb #a876c798
-import copy, math, os, threading, time
+# %% ../nbs/07a_finetuning_real.ipynb #0a0e79f1
+import copy, math, os, threading
 import torch, torch.nn as nn, torch.nn.functional as F
 from .pretrained import render_chat
 from .finetuning import sft_collate, sequence_logprobs, preference_collate, LoRALinear
 
-# %% ../nbs/07a_finetuning_real.ipynb #560d1b6b
+# %% ../nbs/07a_finetuning_real.ipynb #362db1e2
 class ChatTokenizer:
     "A tokenizer view whose `encode` turns special-token strings (the chat template's markers) into their ids."
     def __init__(self,
@@ -63,7 +63,7 @@ class PeakRSS:
         "The peak in GiB."
         return self.peak / 2**30
 
-# %% ../nbs/07a_finetuning_real.ipynb #b08eff28
+# %% ../nbs/07a_finetuning_real.ipynb #d97bd676
 def wilson_interval(k:int, # successes
                     n:int, # trials
                     z:float=1.96, # normal quantile (1.96: 95%)
@@ -82,7 +82,7 @@ def binomial_test(k:int, # successes
     pmf = [math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(n + 1)]
     return min(1.0, sum(q for q in pmf if q <= pmf[k] * (1 + 1e-7)))
 
-# %% ../nbs/07a_finetuning_real.ipynb #f5b7cda1
+# %% ../nbs/07a_finetuning_real.ipynb #e4fdccfa
 def pool_hidden(h:torch.Tensor, # (B, T, C) hidden states of right-padded sequences
                 attention_mask:torch.Tensor, # (B, T) 1 = real token
                ) -> tuple[torch.Tensor, torch.Tensor]: # last real token (B, C), mean over real tokens (B, C)
@@ -117,7 +117,7 @@ def frozen_features(model:nn.Module, # a `GPT`
     if keep_block_inputs: out['blocks'] = blocks
     return out
 
-# %% ../nbs/07a_finetuning_real.ipynb #b9120890
+# %% ../nbs/07a_finetuning_real.ipynb #490714a8
 class LastBlockClassifier(nn.Module):
     "The last block, the final norm and a linear head, run on stored inputs of the last block (the frozen blocks are skipped)."
     def __init__(self,
@@ -138,7 +138,7 @@ class LastBlockClassifier(nn.Module):
         last, mean = pool_hidden(self.ln_f(self.block(x, mask=mask)), attention_mask)
         return self.head(last if self.pool == 'last' else mean)
 
-# %% ../nbs/07a_finetuning_real.ipynb #01ffa2c6
+# %% ../nbs/07a_finetuning_real.ipynb #32f9995e
 @torch.no_grad()
 def response_loss(model:nn.Module, # a `GPT`
                   ds, # an `InstructionDataset` (items: ids, number of prompt tokens)
@@ -154,7 +154,7 @@ def response_loss(model:nn.Module, # a `GPT`
         total += F.cross_entropy(logits.flatten(0, 1).float(), b['labels'].flatten(), ignore_index=-100, reduction='sum').item(); n += k
     return total / max(n, 1)
 
-# %% ../nbs/07a_finetuning_real.ipynb #ef492014
+# %% ../nbs/07a_finetuning_real.ipynb #8908249d
 def merged_model(model:nn.Module, # a model with LoRA applied (merged or not; left unchanged)
                 ) -> nn.Module:
     "A copy of `model` with every adapter merged into its weight and each `LoRALinear` unwrapped to its base `nn.Linear`."
@@ -166,7 +166,7 @@ def merged_model(model:nn.Module, # a model with LoRA applied (merged or not; le
     for p in out.parameters(): p.requires_grad = True
     return out
 
-# %% ../nbs/07a_finetuning_real.ipynb #402a711f
+# %% ../nbs/07a_finetuning_real.ipynb #c8883e19
 @torch.no_grad()
 def pair_logprobs(model:nn.Module, # a `GPT`
                   ds, # a `PreferenceDataset`
