@@ -7,8 +7,8 @@ __all__ = ['ALPACA_HEAD', 'TEMPLATES', 'finetune_config', 'train_losses', 'split
            'SequenceClassifier', 'set_trainable', 'confusion_matrix', 'classification_metrics', 'format_alpaca',
            'format_chat', 'record_to_chat', 'InstructionDataset', 'sft_collate', 'sft_loss', 'respond', 'LoRALinear',
            'apply_lora', 'lora_layers', 'merge_lora', 'unmerge_lora', 'lora_state_dict', 'save_adapters',
-           'load_adapters', 'sequence_logprobs', 'dpo_loss', 'PreferenceDataset', 'preference_collate', 'make_dpo_loss',
-           'SpanHead', 'best_span']
+           'load_adapters', 'sequence_logprobs', 'preference_accuracy', 'dpo_loss', 'PreferenceDataset',
+           'preference_collate', 'make_dpo_loss', 'SpanHead', 'best_span']
 
 # %% ../nbs/07_finetuning.ipynb #6fa0c737
 import math, random
@@ -355,6 +355,14 @@ def sequence_logprobs(model:nn.Module, # a `GPT`
     lp = torch.gather(logits.float().log_softmax(-1), 2, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T)
     return (lp * mask).sum(-1)
 
+def preference_accuracy(margins:torch.Tensor, # (N,) reward margins r(chosen) - r(rejected)
+                       ) -> dict: # accuracy (ties count 1/2), wins, ties, losses, n
+    "Share of pairs ranked the right way, a tie (margin exactly 0) counted as half a win, with the counts."
+    m = torch.as_tensor(margins, dtype=torch.float64).flatten()
+    wins, ties = int((m > 0).sum()), int((m == 0).sum())
+    n = m.numel()
+    return dict(accuracy=(wins + 0.5 * ties) / n if n else float('nan'), wins=wins, ties=ties, losses=n - wins - ties, n=n)
+
 def dpo_loss(policy_chosen:torch.Tensor, # (B,) log π_θ(y_w|x)
              policy_rejected:torch.Tensor, # (B,) log π_θ(y_l|x)
              ref_chosen:torch.Tensor, # (B,) log π_ref(y_w|x)
@@ -397,7 +405,7 @@ def make_dpo_loss(ref_model:nn.Module, # the frozen reference policy
         with torch.no_grad(): rc, rr = sequence_logprobs(ref_model, batch['chosen']), sequence_logprobs(ref_model, batch['rejected'])
         pc, pr = sequence_logprobs(model, batch['chosen']), sequence_logprobs(model, batch['rejected'])
         loss, cr, rj = dpo_loss(pc, pr, rc, rr, beta)
-        if stats is not None: stats.append(dict(loss=loss.item(), margin=(cr - rj).mean().item(), accuracy=(cr > rj).float().mean().item()))
+        if stats is not None: stats.append(dict(loss=loss.item(), margin=(cr - rj).mean().item(), accuracy=preference_accuracy(cr - rj)['accuracy']))
         return loss
     return loss_fn
 

@@ -160,3 +160,53 @@ def test_finetune_config():
     assert cfg.log_interval == 1 and cfg.eval_interval == 10
     assert finetune_config(7, 1e-3).eval_interval == 7
     with pytest.raises(TypeError): finetune_config(5, 1e-3, not_a_field=1)
+
+
+def tiny_llama(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=258, block_size=64, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, d_ff=64, bias=False,
+                         norm='rmsnorm', mlp='swiglu', pos='rope', tie_embeddings=True)).eval()
+
+
+def test_lora_on_llama_layout_merges_and_exports_to_gguf(tmp_path):
+    "LoRA on the Llama-style GPT (the layout of `llm_nb.pretrained.load`): merged logits = unmerged = reloaded GGUF."
+    pytest.importorskip('gguf')
+    from llm_nb.pretrained import export_gguf, gpt_from_gguf
+    from llm_nb.finetune_real import merged_model
+    m = apply_lora(tiny_llama(), ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'gate', 'up', 'down'], r=4, alpha=8)
+    for layer in lora_layers(m): nn.init.normal_(layer.lora_B, std=0.05)       # a trained-looking adapter
+    x = torch.randint(256, (2, 12))
+    with torch.no_grad():
+        want = m(x)
+        plain = merged_model(m)
+        assert not lora_layers(plain) and not lora_layers(m)[0].merged          # a copy: the original stays unmerged
+        torch.testing.assert_close(plain(x), want, atol=1e-5, rtol=1e-5)
+        back = gpt_from_gguf(export_gguf(plain, tmp_path/'merged.gguf')).eval()
+        torch.testing.assert_close(back(x), want, atol=1e-4, rtol=1e-4)
+
+
+def test_adapter_files_swap_on_one_base(tmp_path):
+    "Two adapter files loaded in turn into one model each reproduce their own model's logits."
+    base = tiny_llama()
+    a, b = (apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj'], r=2, alpha=4) for _ in range(2))
+    for s, m in ((1, a), (2, b)):
+        torch.manual_seed(s)
+        for layer in lora_layers(m): nn.init.normal_(layer.lora_B, std=0.1)
+        save_adapters(m, tmp_path/f'{s}.pt')
+    host = apply_lora(copy.deepcopy(base), ['q_proj', 'v_proj'], r=2, alpha=4).eval()
+    x = torch.randint(256, (1, 10))
+    with torch.no_grad():
+        for s, m in ((1, a), (2, b), (1, a)):
+            load_adapters(host, tmp_path/f'{s}.pt')
+            torch.testing.assert_close(host(x), m.eval()(x))
+
+
+def test_bench_finetuning_runs_small():
+    "bench/finetuning.py at its small default settings prints the three methods side by side."
+    import subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root/'bench'/'finetuning.py'), '--steps', '1', '--batch', '2', '--seq', '16'],
+                       capture_output=True, text=True, cwd=root, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert all(f'\n{m} ' in p.stdout for m in ('full', 'last', 'lora')) and 'peak GiB' in p.stdout
