@@ -29,6 +29,8 @@ def main():
     a = ap.parse_args()
     nbs = a.nbs or sorted(str(p) for p in Path('nbs').glob('*.ipynb') if not p.name.startswith('_'))
     os.environ.pop('LLM_NB_SLOW', None)            # a plain Run All: long runs skip themselves
+    if a.workers > 1:   # kernels side by side: one thread each, or their thread pools fight for the cores (10x slower)
+        for v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(v, '1')
     failed, t0 = [], time.time()
     with ProcessPoolExecutor(a.workers) as ex:
         for path, secs, err in ex.map(run_one, nbs, [a.timeout] * len(nbs)):
