@@ -17,7 +17,7 @@ def test_moved_names_reexported_from_training():
 
 def test_runs_names_forward_lazily_for_one_release():
     moved = tuple(training.__getattr__.moved)
-    assert set(moved) == set(runs.__all__) and not set(moved) & set(training.__all__)
+    assert set(moved) <= set(runs.__all__) and not set(moved) & set(training.__all__)   # runs has grown since; these are the old names
     for name in moved:
         with pytest.warns(DeprecationWarning, match=f'llm_nb.training.{name} has moved to llm_nb.runs'):
             assert getattr(training, name) is getattr(runs, name)
