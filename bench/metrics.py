@@ -17,18 +17,6 @@ from llm_nb import rouge as R
 from llm_nb.data import load
 
 
-def corrupt(sent, rng, p=0.3):
-    words, out = sent.split(), []
-    for w in words:
-        u = rng.random()
-        if u < p/4: continue
-        elif u < p/2: out += [w, w]
-        elif u < 3*p/4 and out: out.insert(len(out) - 1, w)
-        elif u < p: out.append(rng.choice(['le', 'la', 'de', 'chat', 'très', 'pas']))
-        else: out.append(w)
-    return ' '.join(out)
-
-
 def best_of(f, repeat):
     best, out = float('inf'), None
     for _ in range(repeat):
@@ -49,7 +37,7 @@ def main():
     streams = [[by_en[s][i] if i < len(by_en[s]) else None for s in sources] for i in range(k)]
     first = [by_en[s][0] for s in sources]
     rng = random.Random(0)
-    hyps = [corrupt(r, rng) for r in first]
+    hyps = [M.corrupt_words(r, rng) for r in first]
     sets = M.reference_sets(hyps, streams)
     scorer = {s: rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=s) for s in (False, True)}
     words = sorted(set(re.findall(r'[a-z]+', load('tinyshakespeare').lower())))
