@@ -25,7 +25,7 @@ def pct(xs, q): return statistics.quantiles(xs, n=100, method='inclusive')[q - 1
 
 def run_engine(engine, prompts, clients, requests, max_tokens):
     "Closed-loop clients on the engine directly: (wall seconds, per-request records)."
-    from llm_nb.serve import Sequence, SamplingParams
+    from llm_nb.engine import Sequence, SamplingParams
     recs, go = [], threading.Barrier(clients)
     def client(c):
         go.wait()
@@ -67,7 +67,8 @@ def run_http(url, texts, clients, requests, max_tokens):
 
 def bench(model, tok, prompts, clients=(1, 4, 8, 16), requests=4, max_tokens=(48, 64, 32, 96), eos=None, http=False, reps=1, log=print):
     "Both modes at each number of clients: a list of result rows (dicts)."
-    from llm_nb.serve import Engine, Served, create_app, BackgroundServer
+    from llm_nb.engine import Engine, Served
+    if http: from llm_nb.serve import create_app, BackgroundServer   # the HTTP layer needs the serve extra (fastapi, uvicorn)
     ids = [tok.encode(p, allowed_special='all') if hasattr(tok, 'special_tokens') else tok.encode(p) for p in prompts]
     rows = []
     for c in clients:
@@ -112,7 +113,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     sys.path.insert(0, str(ROOT))
-    from llm_nb.serve import load_served
+    from llm_nb.engine import load_served
     if a.real:
         sv = load_served('smollm2-135m-instruct')
         prompts = [sv.tokenizer.decode(sv.chat_prompt([{'role': 'user', 'content': q}])) for q in QUESTIONS]

@@ -3,7 +3,8 @@ the official `openai` client, plain HTTP (what curl sends), 16 concurrent stream
 clients that leave, SIGTERM, and the chat page in headless Chromium.
 
 Skipped when the `serve` extra (fastapi, uvicorn) or httpx is missing; the openai client and Chromium tests skip on their
-own. Every wait is bounded; the whole file takes well under a minute on a quiet machine.
+own. Every wait is bounded; the whole file takes well under a minute on a quiet machine. The engine on its own (no HTTP):
+tests/test_engine.py.
 """
 import json, os, re, select, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 from pathlib import Path
@@ -64,30 +65,6 @@ def sse(url, body, headers=None, timeout=60) -> tuple[list[dict], bool]:
 
 PROMPTS = ['ROMEO:\n', 'First Citizen:\nWe are', 'To be, or not', 'KING HENRY', 'O, what a', 'My lord,', 'HAMLET:\nThe time is',
            'A', 'Good morrow', 'What say you', 'Nay, but', 'Come, come', 'MENENIUS:\nWhy', 'Speak, speak', 'Well, sir', 'Alas']
-
-# -- the engine on its own ----------------------------------------------------------------------------------------------
-def test_engine_matches_unbatched_greedy():
-    "Staggered arrivals, different lengths, joining and leaving a running batch: the tokens of one-at-a-time `generate`."
-    import torch
-    from llm_nb.runs import load_model
-    from llm_nb.generation import generate
-    from llm_nb.serve import Engine, Sequence, SamplingParams
-    model, tok, _ = load_model(MODEL)
-    ids = [tok.encode(p) for p in PROMPTS[:8]]
-    n_new = [10 + 5 * i for i in range(len(ids))]
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
-    try: ref = [generate(model, p, n, temperature=0)[0, len(p):].tolist() for p, n in zip(ids, n_new)]
-    finally: torch.set_num_threads(threads)
-    engine = Engine(model, tok, max_batch=4)                    # fewer slots than requests: some wait and take freed slots
-    try:
-        seqs = []
-        for p, n in zip(ids, n_new):
-            seqs += engine.submit([Sequence(p, SamplingParams(max_tokens=n, temperature=0))]); time.sleep(0.005)
-        for s, r in zip(seqs, ref):
-            s.result(60)
-            assert s.tokens == r and s.finish_reason == 'length' and s.text == tok.decode(r)
-        assert engine.load['free_slots'] == 4 and engine.load['running'] == 0
-    finally: engine.shutdown()
 
 # -- the official client ------------------------------------------------------------------------------------------------
 def test_openai_client_chat_and_completion(server):
