@@ -14,9 +14,9 @@ the same (65 characters, last 10% for validation).
 """
 import argparse, time
 import numpy as np, torch
-from llm_nb.core import seed_everything, fmt_count, fmt_time, num_params, Timer
+from llm_nb.core import seed_everything, fmt_count, fmt_time, num_params, Timer, peak_flops
 from llm_nb.lmdata import get_windows
-from llm_nb.training import Trainer, peak_flops
+from llm_nb.training import Trainer
 from llm_nb.runs import build_run
 
 NANOGPT_VAL = 1.88          # README of karpathy/nanoGPT, CPU recipe for shakespeare_char

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CKPT_FILES', 'CheckpointError', 'RunLockedError', 'nonfinite_params', 'save_checkpoint', 'verify_checkpoint',
-           'load_checkpoint', 'step_folders', 'find_checkpoint', 'recover_run', 'run_lock', 'rng_state',
-           'set_rng_state']
+           'load_checkpoint', 'step_folders', 'find_checkpoint', 'recover_run', 'run_lock', 'tokenizer_text',
+           'open_run', 'save_in_run', 'resume_state', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/05a_checkpoint.ipynb #fb2d7bf7
 import contextlib, errno, hashlib, json, os, random, re, shutil, socket, tempfile, time
@@ -207,6 +207,50 @@ def run_lock(run_dir:str|Path, # the run folder to lock (created if needed)
                              f"wait for that run to finish or write to another folder (--out). If that process is "
                              f"gone, delete {lock}.")
     raise RunLockedError(f"could not take the lock {lock}")
+
+# %% ../nbs/05a_checkpoint.ipynb #6105498d
+def tokenizer_text(tok, # a chapter-01 tokenizer (anything with `save(path)`)
+                  ) -> str:
+    "The tokenizer's save file as text (stored inside each checkpoint)."
+    with tempfile.TemporaryDirectory() as d:
+        tok.save(Path(d)/'tokenizer.txt'); return (Path(d)/'tokenizer.txt').read_text(encoding='utf-8')
+
+@contextlib.contextmanager
+def open_run(run_dir:str|Path|None, # the run folder a process is about to write to (None: nothing to hold)
+            ):
+    "Hold `run_dir`'s lock for the block, after finishing what a killed save left there (`recover_run`)."
+    if run_dir is None: yield None; return
+    with run_lock(run_dir) as lock:
+        recover_run(run_dir)
+        yield lock
+
+def save_in_run(run_dir:str|Path, # the run folder (its lock is held while writing)
+                name:str, # the checkpoint's folder name: 'step-NNNNNN' or 'best'
+                model:nn.Module, # the weights to save
+                config:dict, # JSON-serialisable description, written to config.json
+                trainer_state:dict|None=None, # optimizer/RNG/step state
+                extra_files:dict|None=None, # more files, name -> text (e.g. the tokenizer)
+                keep_last:int|None=None, # after a `step-N` save keep only the newest this many steps (None: all)
+               ) -> Path:
+    "Save checkpoint `run_dir/name` under the run's lock; after a step checkpoint, prune the older steps to `keep_last`."
+    with run_lock(run_dir):
+        folder = save_checkpoint(Path(run_dir)/name, model, config, trainer_state, extra_files)
+        if keep_last and re.fullmatch(r'step-\d+', name):
+            for old in step_folders(run_dir)[:-keep_last]: shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+def resume_state(path:str|Path, # a checkpoint folder, or a run folder (its last step checkpoint)
+                 model:nn.Module, # receives the checkpoint's weights
+                 recover:bool=True, # finish a killed save in a run folder first (under DDP: rank 0 only)
+                ) -> dict:
+    "Load the weights of the checkpoint to continue from into `model`; return its trainer state."
+    if recover and Path(path).is_dir() and not (Path(path)/'manifest.json').exists():
+        with open_run(path): pass                                   # a save killed mid-swap: put its copy back
+    folder = find_checkpoint(path)
+    _, state = load_checkpoint(folder, model, map_location='cpu')
+    if state is None: raise CheckpointError(f"{folder} holds a model's weights but no trainer_state.pt: load it with "
+                                            "`load_model`; a run can only resume from a checkpoint the trainer wrote")
+    return state
 
 # %% ../nbs/05a_checkpoint.ipynb #ca888f93
 def rng_state() -> dict:

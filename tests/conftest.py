@@ -14,3 +14,16 @@ def fresh_python(tmp_path):
         assert r.returncode == 0, r.stderr
         return r.stdout, r.stderr
     return run
+
+@pytest.fixture
+def synthetic_lm():
+    "`make(V=13, n=3000, seed=0)`: an `LMData` over a learnable token stream (mostly t -> t+1 mod V, some noise), 90% train."
+    import numpy as np                          # imported here: most test files never load torch
+    from llm_nb.lmdata import LMData
+    def make(V:int=13, n:int=3000, seed:int=0):
+        rng = np.random.default_rng(seed)
+        x = np.zeros(n, dtype=np.int64)
+        for i in range(1, n): x[i] = (x[i-1] + 1) % V if rng.random() < 0.8 else rng.integers(V)
+        cut = int(n * 0.9)
+        return LMData(x[:cut].astype(np.uint16), x[cut:].astype(np.uint16), V, val_bytes=n - cut, name='synthetic')
+    return make

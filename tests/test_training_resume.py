@@ -2,17 +2,11 @@
 import os
 import numpy as np, pytest, torch
 from llm_nb.core import seed_everything
-from llm_nb.lmdata import LMData, LSTMLM
+from llm_nb.lmdata import LSTMLM
 from llm_nb.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, verify_checkpoint
 from llm_nb.training import TrainConfig, Trainer, NonFiniteLossError, get_lr, decay_report
 
-def _data(V=13, n=6000, seed=0):
-    rng = np.random.default_rng(seed)
-    # a learnable stream: mostly t -> t+1 (mod V) with some noise
-    x = np.zeros(n, dtype=np.int64)
-    for i in range(1, n): x[i] = (x[i-1] + 1) % V if rng.random() < 0.8 else rng.integers(V)
-    cut = int(n * 0.9)
-    return LMData(x[:cut].astype(np.uint16), x[cut:].astype(np.uint16), V, val_bytes=n - cut, name='synthetic')
+N = 6000                                # tokens of the synthetic stream (conftest's `synthetic_lm`)
 
 def _model(V=13, seed=0):
     seed_everything(seed)
@@ -21,8 +15,8 @@ def _model(V=13, seed=0):
 CFG = dict(max_steps=16, batch_size=6, block_size=12, grad_accum=2, warmup_steps=3, eval_interval=4, eval_windows=8,
            log_interval=1, dtype='float32', device='cpu', keep_last=3)
 
-def test_resume_is_bit_equal(tmp_path):
-    data, cfg = _data(), TrainConfig(**CFG)
+def test_resume_is_bit_equal(tmp_path, synthetic_lm):
+    data, cfg = synthetic_lm(n=N), TrainConfig(**CFG)
     full = Trainer(_model(), data, cfg, out_dir=tmp_path/'a', progress=False)
     h_full = full.fit()
     part = Trainer(_model(), data, cfg, out_dir=tmp_path/'b', progress=False)
@@ -36,16 +30,16 @@ def test_resume_is_bit_equal(tmp_path):
     # and the run is not trivially constant: the loss went down
     assert h_full['train'][-1][1] < h_full['train'][0][1]
 
-def test_keep_last_and_best(tmp_path):
-    tr = Trainer(_model(), _data(), TrainConfig(**{**CFG, 'keep_last': 2}), out_dir=tmp_path, progress=False)
+def test_keep_last_and_best(tmp_path, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(n=N), TrainConfig(**{**CFG, 'keep_last': 2}), out_dir=tmp_path, progress=False)
     tr.fit()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ['best', 'step-000012', 'step-000016'], names
     cfg = verify_checkpoint(tmp_path/'best')
     assert cfg['best_val'] == min(v for _, v in tr.history['val'])
 
-def test_interrupted_save_keeps_previous(tmp_path, monkeypatch):
-    tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False)
+def test_interrupted_save_keeps_previous(tmp_path, monkeypatch, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(n=N), TrainConfig(**CFG), out_dir=tmp_path, progress=False)
     tr.fit(until=4)
     good = find_checkpoint(tmp_path); before = {f: (good/f).read_bytes() for f in os.listdir(good)}
     real_save = torch.save
@@ -60,22 +54,22 @@ def test_interrupted_save_keeps_previous(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['best', 'step-000004']   # no partial folders left
     verify_checkpoint(good)
 
-def test_corrupted_checkpoint_clear_error(tmp_path):
-    tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit(until=8)
+def test_corrupted_checkpoint_clear_error(tmp_path, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(n=N), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit(until=8)
     ck = find_checkpoint(tmp_path)
     os.truncate(ck/'model.safetensors', 50)
     with pytest.raises(CheckpointError, match='truncated'): load_checkpoint(ck)
     (ck/'manifest.json').unlink()
     with pytest.raises(CheckpointError, match='manifest.json is missing'):
-        Trainer(_model(), _data(), TrainConfig(**CFG), progress=False).resume(tmp_path)
+        Trainer(_model(), synthetic_lm(n=N), TrainConfig(**CFG), progress=False).resume(tmp_path)
     with pytest.raises(CheckpointError, match='no checkpoint'): find_checkpoint(tmp_path/'nothing')
     # the earlier checkpoint is still good and loads
     verify_checkpoint(tmp_path/'step-000004')
     # weights of a different shape: a clear error too
     with pytest.raises(CheckpointError, match='do not fit'): load_checkpoint(tmp_path/'step-000004', LSTMLM(13, 8, 8, 1))
 
-def test_nan_guard_keeps_last_good_checkpoint(tmp_path):
-    tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit(until=4)
+def test_nan_guard_keeps_last_good_checkpoint(tmp_path, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(n=N), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit(until=4)
     good = find_checkpoint(tmp_path)
     w_before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     for g in tr.opt.param_groups: pass
@@ -94,11 +88,11 @@ def test_lr_schedule_values():
     assert get_lr(110, 1e-3, 10, 110, 1e-4) == pytest.approx(1e-4)
     assert get_lr(10**6, 1e-3, 10, 110, 1e-4) == pytest.approx(1e-4)
 
-def test_weight_decay_groups():
+def test_weight_decay_groups(synthetic_lm):
     rep = decay_report(LSTMLM(13, 8, 8, 1, tie_embeddings=True))
     assert 'emb.weight' in rep['no_decay'] and 'head.bias' in rep['no_decay'] and 'lstm.bias_ih_l0' in rep['no_decay']
     assert rep['decay'] == ['lstm.weight_ih_l0', 'lstm.weight_hh_l0']
-    tr = Trainer(LSTMLM(13, 8, 8, 1), _data(), TrainConfig(**{**CFG, 'weight_decay': 0.3}), progress=False)
+    tr = Trainer(LSTMLM(13, 8, 8, 1), synthetic_lm(n=N), TrainConfig(**{**CFG, 'weight_decay': 0.3}), progress=False)
     wd = {id(p): g['weight_decay'] for g in tr.opt.param_groups for p in g['params']}
     assert wd[id(tr.model.emb.weight)] == 0.0 and wd[id(tr.model.lstm.weight_hh_l0)] == 0.3
     assert len(wd) == len(list(tr.model.parameters()))

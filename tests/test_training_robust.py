@@ -2,7 +2,7 @@
 the run-folder lock, recovery of a save killed mid-swap, a full disk, a malformed manifest, a model recorded by the trainer."""
 import os, shutil, subprocess, sys
 from pathlib import Path
-import numpy as np, pytest, torch
+import pytest, torch
 from llm_nb.core import seed_everything
 from llm_nb.lmdata import LMData, LSTMLM
 from llm_nb.checkpoint import (CheckpointError, RunLockedError, find_checkpoint, recover_run, run_lock, save_checkpoint,
@@ -11,13 +11,6 @@ from llm_nb.training import TrainConfig, Trainer, NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def _data(V=13, n=3000, seed=0):
-    rng = np.random.default_rng(seed)
-    x = np.zeros(n, dtype=np.int64)
-    for i in range(1, n): x[i] = (x[i-1] + 1) % V if rng.random() < 0.8 else rng.integers(V)
-    cut = int(n * 0.9)
-    return LMData(x[:cut].astype(np.uint16), x[cut:].astype(np.uint16), V, val_bytes=n - cut, name='synthetic')
-
 def _model(V=13, seed=0):
     seed_everything(seed)
     return LSTMLM(V, 8, 12, 1)
@@ -25,15 +18,15 @@ def _model(V=13, seed=0):
 CFG = dict(max_steps=8, batch_size=4, block_size=8, warmup_steps=1, eval_interval=4, eval_windows=4, log_interval=1,
            dtype='float32', device='cpu', keep_last=2)
 
-def test_pruning_orders_steps_by_number(tmp_path):
+def test_pruning_orders_steps_by_number(tmp_path, synthetic_lm):
     # past step 999,999 text order puts step-1000000 before step-999999: pruning must keep the newest by number
-    tr = Trainer(_model(), _data(), TrainConfig(**{**CFG, 'max_steps': 1_000_003, 'eval_interval': 10**7,
+    tr = Trainer(_model(), synthetic_lm(), TrainConfig(**{**CFG, 'max_steps': 1_000_003, 'eval_interval': 10**7,
                                                      'save_interval': 1}), out_dir=tmp_path, progress=False)
     tr.step = 999_997
     tr.fit()
     assert [p.name for p in step_folders(tmp_path)] == ['step-1000002', 'step-1000003']
     assert find_checkpoint(tmp_path).name == 'step-1000003'
-    res = Trainer(_model(), _data(), tr.cfg, out_dir=tmp_path, progress=False).resume(tmp_path)
+    res = Trainer(_model(), synthetic_lm(), tr.cfg, out_dir=tmp_path, progress=False).resume(tmp_path)
     assert res.step == 1_000_003
 
 @pytest.mark.parametrize('field,value', [
@@ -50,8 +43,8 @@ def test_train_config_accepts_its_defaults_and_edges():
     TrainConfig(); TrainConfig(keep_last=1, warmup_steps=0, min_lr=0, weight_decay=0, grad_clip=0, beta1=0,
                                save_interval=1, eval_windows=None, compile='eager', device='cpu:0')
 
-def test_nonfinite_gradient_never_reaches_the_weights(tmp_path):
-    tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False)
+def test_nonfinite_gradient_never_reaches_the_weights(tmp_path, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(), TrainConfig(**CFG), out_dir=tmp_path, progress=False)
     tr.fit(until=4)
     w = {k: v.clone() for k, v in tr.model.state_dict().items()}
     h = tr.model.head.weight.register_hook(lambda g: g * float('nan'))   # a finite loss, a NaN gradient
@@ -65,8 +58,8 @@ def test_nonfinite_gradient_never_reaches_the_weights(tmp_path):
     with pytest.raises(CheckpointError, match='NaN or inf .*head.bias'): tr.save()
     assert [p.name for p in step_folders(tmp_path)] == ['step-000004']
 
-def test_nonfinite_gradient_without_clipping(tmp_path):
-    tr = Trainer(_model(), _data(), TrainConfig(**{**CFG, 'grad_clip': 0.0}), out_dir=tmp_path, progress=False)
+def test_nonfinite_gradient_without_clipping(tmp_path, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(), TrainConfig(**{**CFG, 'grad_clip': 0.0}), out_dir=tmp_path, progress=False)
     tr.model.head.weight.register_hook(lambda g: g * float('inf'))
     with pytest.raises(NonFiniteLossError, match='gradient'): tr.fit()
     assert all(torch.isfinite(p).all() for p in tr.model.parameters())
@@ -78,16 +71,16 @@ def _hold_lock(run_dir):
     assert p.stdout.readline().strip() == 'locked'
     return p
 
-def test_second_run_on_a_locked_folder_is_refused(tmp_path):
+def test_second_run_on_a_locked_folder_is_refused(tmp_path, synthetic_lm):
     holder = _hold_lock(tmp_path)
     try:
-        tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False)
+        tr = Trainer(_model(), synthetic_lm(), TrainConfig(**CFG), out_dir=tmp_path, progress=False)
         with pytest.raises(RunLockedError, match=f'in use by process {holder.pid}'): tr.fit()
         assert not step_folders(tmp_path)
     finally: holder.kill(); holder.wait()
     # the holder died without removing its lock: the lock is stale and the next run takes it over
     assert (tmp_path/'.lock').exists()
-    Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False).fit()
+    Trainer(_model(), synthetic_lm(), TrainConfig(**CFG), out_dir=tmp_path, progress=False).fit()
     assert not (tmp_path/'.lock').exists() and [p.name for p in step_folders(tmp_path)] == ['step-000004', 'step-000008']
 
 def test_lock_is_reentrant_in_one_process(tmp_path):
@@ -97,8 +90,8 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
     assert not (tmp_path/'.lock').exists()
 
 @pytest.mark.parametrize('left', ['old', 'old+tmp'])
-def test_best_survives_a_kill_between_the_two_renames(tmp_path, left):
-    tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit()
+def test_best_survives_a_kill_between_the_two_renames(tmp_path, left, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit()
     best = verify_checkpoint(tmp_path/'best')
     # what `save_checkpoint` leaves when killed after moving best/ aside and before renaming the new copy in
     os.replace(tmp_path/'best', tmp_path/'.old-best-4242')
@@ -110,10 +103,10 @@ def test_best_survives_a_kill_between_the_two_renames(tmp_path, left):
     assert any('restored' in d for d in done) and verify_checkpoint(tmp_path/'best') == best
     assert sorted(p.name for p in tmp_path.iterdir()) == ['best', 'step-000004', 'step-000008']
 
-def test_resume_recovers_the_run_folder(tmp_path):
-    tr = Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit(until=4)
+def test_resume_recovers_the_run_folder(tmp_path, synthetic_lm):
+    tr = Trainer(_model(), synthetic_lm(), TrainConfig(**CFG), out_dir=tmp_path, progress=False); tr.fit(until=4)
     os.replace(tmp_path/'best', tmp_path/'.old-best-4242')
-    Trainer(_model(), _data(), TrainConfig(**CFG), out_dir=tmp_path, progress=False).resume(tmp_path)
+    Trainer(_model(), synthetic_lm(), TrainConfig(**CFG), out_dir=tmp_path, progress=False).resume(tmp_path)
     assert (tmp_path/'best').is_dir() and not list(tmp_path.glob('.old-*'))
 
 def test_full_disk_is_named(tmp_path, monkeypatch):
@@ -146,17 +139,17 @@ def test_trainer_saved_gpt_loads_with_load_model(tmp_path):
     for a, b in zip(m.state_dict().values(), m2.state_dict().values()): assert torch.equal(a.cpu(), b)
     with pytest.raises(ValueError, match='longer than the model'): Trainer(m, data, TrainConfig(**{**CFG, 'block_size': 32}))
 
-def test_ctrl_c_finishes_the_step_and_saves(tmp_path):
+def test_ctrl_c_finishes_the_step_and_saves(tmp_path, synthetic_lm):
     import signal
     from llm_nb.training import TrainingInterrupted
     def ctrl_c(tr, event, info):
         if event == 'log' and info['step'] == 3: os.kill(os.getpid(), signal.SIGINT)
     cfg = TrainConfig(**{**CFG, 'eval_interval': 100})
-    tr = Trainer(_model(), _data(), cfg, out_dir=tmp_path, progress=False, callbacks=[ctrl_c])
+    tr = Trainer(_model(), synthetic_lm(), cfg, out_dir=tmp_path, progress=False, callbacks=[ctrl_c])
     with pytest.raises(TrainingInterrupted, match='interrupted at step 3; checkpoint saved in .*step-000003') as e: tr.fit()
     assert e.value.checkpoint == tmp_path/'step-000003' and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    full = Trainer(_model(), _data(), cfg, progress=False); full.fit()
-    res = Trainer(_model(seed=5), _data(), cfg, out_dir=tmp_path, progress=False).resume(tmp_path); res.fit()
+    full = Trainer(_model(), synthetic_lm(), cfg, progress=False); full.fit()
+    res = Trainer(_model(seed=5), synthetic_lm(), cfg, out_dir=tmp_path, progress=False).resume(tmp_path); res.fit()
     for a, b in zip(full.model.state_dict().values(), res.model.state_dict().values()): assert torch.equal(a, b)
 
 @pytest.mark.parametrize('content', ['[]', '', 'not json'])
