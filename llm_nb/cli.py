@@ -290,10 +290,17 @@ def cmd_serve(args, # the parsed `serve` arguments
     return 0
 
 # %% ../nbs/06b_cli.ipynb #f11c4ddd
+class _Parser(argparse.ArgumentParser):
+    "argparse, except that an option given the value '--' (`--top_k=--`) is refused like any bad value (Python < 3.12 turns it into [])."
+    def _get_values(self, action, arg_strings):
+        if action.option_strings and action.nargs is None and arg_strings == ['--']:
+            raise argparse.ArgumentError(action, f"expected {getattr(action.type, '__name__', 'a value')}, got '--'")
+        return super()._get_values(action, arg_strings)
+
 def make_parser() -> argparse.ArgumentParser:
     "The `llm_nb` argument parser (sub-commands train, sample, tokenizer, serve); it imports nothing heavy."
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(prog='llm_nb', description='Train and sample the llm_nb course models.')
+    p = _Parser(prog='llm_nb', description='Train and sample the llm_nb course models.')
     sub = p.add_subparsers(dest='cmd', required=True)
     t = sub.add_parser('train', help='train a recipe; extra --key=value pairs override its settings', formatter_class=fmt,
                        description='Train a recipe. Any TrainConfig or GPTConfig field can be set with --key=value.')

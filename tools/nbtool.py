@@ -49,6 +49,8 @@ def run(nb_path, flags=''):
     os.chdir(nb_path.parent)
     sys.path.insert(0, str(get_config().config_path))
     t0 = time.time()
+    for c in nb.cells:      # a cell that runs starts empty (execnb only replaces the outputs of a cell that prints)
+        if c.cell_type == 'code' and not _no_eval(c): c['outputs'] = []
     sh = CaptureShell()
     sh.run_all(nb, exc_stop=True, preproc=_no_eval)
     write_nb(nb, nb_path)
