@@ -4,14 +4,17 @@
 2. greedy generation of 128 tokens with the KV cache (ids checked identical first);
 3. prefill tokens/s on a 512-token prompt (logits checked close first).
 
-    python bench/pretrained.py                # 2 threads, best of 3, interleaved ours/theirs
-    python bench/pretrained.py --threads 4 --reps 5
+    python bench/pretrained.py                # 1 thread, median of 3 interleaved rounds, CPU time
+    python bench/pretrained.py --threads 2 --reps 5 --clock wall
 
-Ratios are transformers' time / ours: >= 1.0 means ours is at least as fast.
+Ratios are transformers' time / ours: >= 1.0 means ours is at least as fast. Speed is timed with `bench/_common.py`
+(threads pinned, contenders interleaved, process CPU time by default, the load average printed beside the result).
 """
 import argparse, contextlib, io, json, os, subprocess, sys, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import pin, load_line, interleave
 
 def _peak_rss() -> int:
     "This process's peak resident set size in bytes (VmHWM)."
@@ -20,7 +23,7 @@ def _peak_rss() -> int:
     import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 def _load(which, path, threads):
-    torch.set_num_threads(threads)
+    pin(threads)
     if which == 'ours':
         from llm_nb.pretrained import load
         before = _peak_rss(); t = time.perf_counter(); model, _ = load(path)
@@ -43,16 +46,17 @@ def best(f, reps):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--threads', type=int, default=2); ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--threads', type=int, default=1); ap.add_argument('--reps', type=int, default=3)
     ap.add_argument('--new', type=int, default=128); ap.add_argument('--prefill', type=int, default=512)
+    ap.add_argument('--clock', choices=['cpu', 'wall'], default='cpu')
     ap.add_argument('--_load', choices=['ours', 'transformers'], help=argparse.SUPPRESS)
     ap.add_argument('--_path', help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a._load: return _load(a._load, a._path, a.threads)
     from llm_nb.data import get_path
     path = str(get_path('smollm2-135m-instruct-q4_1'))
-    torch.set_num_threads(a.threads)
-    print(f'SmolLM2-135M-Instruct Q4_1 GGUF, CPU, {a.threads} threads (torch {torch.__version__}), best of {a.reps}')
+    pin(a.threads)
+    print(f'SmolLM2-135M-Instruct Q4_1 GGUF, CPU, {a.threads} thread(s) (torch {torch.__version__}), median of {a.reps}, {a.clock} time; {load_line()}')
 
     # 1. load time and peak RSS, each in a fresh process
     res = {}
@@ -65,6 +69,8 @@ def main():
         print(f"load {which:12s} {r['seconds']:6.1f} s  peak RSS {r['peak_rss']/2**20:6.0f} MiB ({r['peak_rss']/fp32:.2f}x the fp32 weights "
               f"of {fp32/2**20:.0f} MiB; {(r['peak_rss'] - r['rss_before'])/2**20:.0f} MiB above the process after imports)")
     print(f"load time ratio (transformers / ours): {res['transformers']['seconds'] / res['ours']['seconds']:.2f}")
+    print(f"RATIO pretrained_load_time_hf_over_ours={res['transformers']['seconds'] / res['ours']['seconds']:.3f}")
+    print(f"RATIO pretrained_peak_rss_ours_over_fp32_weights={res['ours']['peak_rss'] / fp32:.3f}")
 
     # 2. and 3. speed, both models in this process, measurements interleaved
     from transformers import AutoModelForCausalLM
@@ -83,15 +89,15 @@ def main():
     long = torch.tensor([tok.encode(load_text('tinyshakespeare'))[:a.prefill]])
     with torch.no_grad():
         torch.testing.assert_close(ours(long), hf(long).logits, atol=1e-3, rtol=0)
-        t = {'gen_ours': [], 'gen_hf': [], 'pre_ours': [], 'pre_hf': []}
-        for _ in range(a.reps):
-            for k, f in [('gen_ours', g_ours), ('gen_hf', g_hf), ('pre_ours', lambda: ours(long)), ('pre_hf', lambda: hf(long).logits)]:
-                s = time.perf_counter(); f(); t[k].append(time.perf_counter() - s)
-    m = {k: min(v) for k, v in t.items()}
+        m = interleave({'gen_ours': g_ours, 'gen_hf': g_hf, 'pre_ours': lambda: ours(long), 'pre_hf': lambda: hf(long).logits},
+                       reps=a.reps, warmup=0, clock=a.clock)
     print(f"greedy {a.new} tokens (KV cache, {len(prompt)}-token prompt, ids identical): ours {a.new/m['gen_ours']:6.1f} tok/s, "
           f"transformers {a.new/m['gen_hf']:6.1f} tok/s, ratio {m['gen_hf']/m['gen_ours']:.2f}")
     print(f"prefill {a.prefill} tokens: ours {a.prefill/m['pre_ours']:7.0f} tok/s, transformers {a.prefill/m['pre_hf']:7.0f} tok/s, "
           f"ratio {m['pre_hf']/m['pre_ours']:.2f}")
+    print(f"RATIO pretrained_greedy_time_hf_over_ours={m['gen_hf']/m['gen_ours']:.3f}")
+    print(f"RATIO pretrained_prefill_time_hf_over_ours={m['pre_hf']/m['pre_ours']:.3f}")
+    print(f'after: {load_line()}')
 
 if __name__ == '__main__':
     main()

@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['GGUF_MAGIC', 'GGUF_DEFAULT_ALIGNMENT', 'GGML_TYPES', 'GGML_TYPE_IDS', 'DEQUANTIZERS', 'SUPPORTED_ARCHITECTURES',
-           'MODEL_NAME', 'SMOLLM_PATTERN', 'PRE_TOKENIZERS', 'EXPORT_TYPES', 'GGUFError', 'TensorInfo', 'GGUFFile',
-           'read_gguf', 'dequantize_q8_0', 'dequantize_q4_1', 'unpermute_qk', 'permute_qk', 'gguf_config',
-           'gguf_tensor_names', 'check_gguf', 'gguf_state_dict', 'gpt_from_gguf', 'GGUFTokenizer', 'gguf_tokenizer',
-           'render_chat', 'load', 'chat_ids', 'chat', 'export_gguf']
+           'MODEL_NAME', 'SMOLLM_PATTERN', 'PRE_TOKENIZERS', 'OUR_TOKENIZER_KEY', 'EXPORT_TYPES', 'GGUFError',
+           'TensorInfo', 'GGUFFile', 'read_gguf', 'dequantize_q8_0', 'dequantize_q4_1', 'unpermute_qk', 'permute_qk',
+           'gguf_config', 'gguf_tensor_names', 'gguf_architecture', 'gpt2_gguf_names', 'with_biases', 'to_gguf_tensors',
+           'check_gguf', 'gguf_state_dict', 'gpt_from_gguf', 'GGUFTokenizer', 'gguf_tokenizer', 'render_chat',
+           'tokenizer_from_text', 'load', 'chat_ids', 'chat', 'export_gguf']
 
 # %% ../nbs/06a_pretrained.ipynb #93d85b02
 import struct
@@ -16,7 +17,9 @@ from pathlib import Path
 import numpy as np, torch
 from .transformer import GPT, GPTConfig
 from .positions import RotaryEmbedding
-from .bpe import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
+import dataclasses, tempfile
+from .bpe import BPETokenizer, GPT2_PATTERN, bytes_to_unicode, load_tokenizer
+from .hf_gpt2 import gpt2_to_hf_state_dict, gpt2_from_hf_state_dict
 from .generation import stream as _stream
 from .data import DATASETS, DataError, get_path, sha256_file
 
@@ -186,12 +189,12 @@ def permute_qk(w:torch.Tensor, # (n_heads * head_dim, d) a Q or K weight in Hugg
     return w.reshape(n_heads, 2, out // n_heads // 2, d).transpose(1, 2).reshape(out, d)
 
 # %% ../nbs/06a_pretrained.ipynb #30e40e30
-SUPPORTED_ARCHITECTURES = ('llama',)
+SUPPORTED_ARCHITECTURES = ('llama', 'gpt2')
 MODEL_NAME = 'smollm2-135m-instruct-q4_1'  # the registered model (`llm_nb.data`)
 
 def gguf_config(f:GGUFFile, # a parsed GGUF file
                ) -> GPTConfig:
-    "Our `GPTConfig` for the model a GGUF file describes (Llama architecture: RMSNorm, SwiGLU, RoPE, GQA, no biases)."
+    "Our `GPTConfig` for the model a GGUF file describes (`llama`: RMSNorm, SwiGLU, RoPE, GQA, no biases; `gpt2`: chapter 04's GPT-2 parts)."
     md = f.metadata
     arch = md.get('general.architecture')
     if arch not in SUPPORTED_ARCHITECTURES:
@@ -202,6 +205,11 @@ def gguf_config(f:GGUFFile, # a parsed GGUF file
         return v
     n_embd, n_head = int(get('embedding_length')), int(get('attention.head_count'))
     n_vocab = len(md['tokenizer.ggml.tokens']) if 'tokenizer.ggml.tokens' in md else get('vocab_size')
+    tie = 'output.weight' not in f.tensors
+    if arch == 'gpt2':   # LayerNorm with biases, tanh-GELU FFN, learned positions, one K/V head per query head
+        return GPTConfig(vocab_size=int(n_vocab), block_size=int(get('context_length')), n_layer=int(get('block_count')),
+                         n_head=n_head, n_embd=n_embd, d_ff=int(get('feed_forward_length')), norm='layernorm',
+                         norm_eps=float(get('attention.layer_norm_epsilon')), mlp='gelu', pos='learned', bias=True, tie_embeddings=tie)
     rope_dim = int(get('rope.dimension_count', n_embd // n_head))
     if rope_dim != n_embd // n_head:
         raise GGUFError(f"{f.path}: RoPE on {rope_dim} of {n_embd // n_head} head dimensions (partial rotary) is not supported")
@@ -211,7 +219,7 @@ def gguf_config(f:GGUFFile, # a parsed GGUF file
                      n_head=n_head, n_kv_head=int(get('attention.head_count_kv', n_head)), n_embd=n_embd,
                      d_ff=int(get('feed_forward_length')), norm='rmsnorm', norm_eps=float(get('attention.layer_norm_rms_epsilon')),
                      mlp='swiglu', pos='rope', rope_base=float(get('rope.freq_base', 10000.0)), bias=False,
-                     tie_embeddings='output.weight' not in f.tensors)
+                     tie_embeddings=tie)
 
 def gguf_tensor_names(cfg:GPTConfig, # the model's config
                      ) -> dict:
@@ -225,27 +233,80 @@ def gguf_tensor_names(cfg:GPTConfig, # the model's config
             names[f'h.{i}.{ours}.weight'] = f'blk.{i}.{theirs}.weight'
     return names
 
+def gguf_architecture(cfg:GPTConfig, # a model's config
+                     ) -> str:
+    "The GGUF architecture that can hold a model of this config: 'llama' or 'gpt2' (ValueError saying what neither allows)."
+    if (cfg.norm, cfg.mlp, cfg.pos, cfg.bias, cfg.norm_position, cfg.rope_interleaved) == ('rmsnorm', 'swiglu', 'rope', False, 'pre', False):
+        return 'llama'
+    if (cfg.norm, cfg.mlp, cfg.pos, cfg.norm_position, cfg.kv_heads) == ('layernorm', 'gelu', 'learned', 'pre', cfg.n_head):
+        return 'gpt2'
+    raise ValueError("GGUF holds a 'llama' model (norm='rmsnorm', mlp='swiglu', pos='rope' rotate-half, bias=False, pre-norm) or a "
+                     "'gpt2' one (norm='layernorm', mlp='gelu', pos='learned', pre-norm, no grouped-query attention); this config is neither")
+
+_GPT2_GGUF = [('ln_1', 'attn_norm'), ('attn.c_attn', 'attn_qkv'), ('attn.c_proj', 'attn_output'),
+              ('ln_2', 'ffn_norm'), ('mlp.c_fc', 'ffn_up'), ('mlp.c_proj', 'ffn_down')]
+_CONV1D = ('c_attn.weight', 'c_proj.weight', 'c_fc.weight')   # Hugging Face stores these (in, out); GGUF as nn.Linear, (out, in)
+
+def gpt2_gguf_names(cfg:GPTConfig, # a GPT-2-layout config
+                   ) -> dict:
+    "Hugging Face GPT-2 parameter name -> the GGUF (llama.cpp `gpt2`) tensor name."
+    names = {'transformer.wte.weight': 'token_embd.weight', 'transformer.wpe.weight': 'position_embd.weight',
+             'transformer.ln_f.weight': 'output_norm.weight', 'transformer.ln_f.bias': 'output_norm.bias'}
+    if not cfg.tie_embeddings: names['lm_head.weight'] = 'output.weight'
+    for i in range(cfg.n_layer):
+        for hf, gg in _GPT2_GGUF:
+            for s in ('weight', 'bias'): names[f'transformer.h.{i}.{hf}.{s}'] = f'blk.{i}.{gg}.{s}'
+    return names
+
+def with_biases(sd:dict, # a GPT-2-layout state dict, perhaps without biases (bias=False)
+                cfg:GPTConfig, # its config
+               ) -> tuple[dict, GPTConfig]:
+    "The same function with every missing bias made explicit as zeros (GPT-2's format always stores them)."
+    if cfg.bias: return sd, cfg
+    with torch.device('meta'): need = GPT(dataclasses.replace(cfg, bias=True)).state_dict()
+    ref = sd['wte.weight']
+    return {k: sd[k] if k in sd else torch.zeros(v.shape, dtype=ref.dtype, device=ref.device) for k, v in need.items()}, dataclasses.replace(cfg, bias=True)
+
+def to_gguf_tensors(sd:dict, # our GPT's state dict
+                    cfg:GPTConfig, # its config
+                   ) -> dict:
+    "GGUF tensor name -> tensor in the file's layout (`llama`: Q/K rows permuted; `gpt2`: fused QKV, (out, in) matrices)."
+    if gguf_architecture(cfg) == 'gpt2':
+        sd, cfg = with_biases(sd, cfg)
+        hf = gpt2_to_hf_state_dict(sd, cfg)
+        return {gg: hf[k].T if k.endswith(_CONV1D) else hf[k] for k, gg in gpt2_gguf_names(cfg).items()}
+    out = {}
+    for ours, theirs in gguf_tensor_names(cfg).items():
+        t = sd[ours]
+        if '.attn.q_proj.' in ours: t = permute_qk(t, cfg.n_head)
+        elif '.attn.k_proj.' in ours: t = permute_qk(t, cfg.kv_heads)
+        out[theirs] = t
+    return out
+
 def check_gguf(f:GGUFFile, # a parsed GGUF file
                cfg:GPTConfig, # the config `gguf_config` made from it
               ) -> dict:
-    "Check that every tensor our GPT needs is in the file, with the right shape and a type we can dequantize; return the name map."
-    with torch.device('meta'): shapes = {k: tuple(v.shape) for k, v in GPT(cfg).state_dict().items()}
-    names = gguf_tensor_names(cfg)
-    for ours, theirs in names.items():
-        t = f.tensors.get(theirs)
-        if t is None: raise GGUFError(f"{f.path}: tensor {theirs!r} (our {ours}) is missing")
-        if t.shape != shapes[ours]: raise GGUFError(f"{f.path}: tensor {theirs!r} has shape {t.shape}, our {ours} needs {shapes[ours]}")
+    "Check that every tensor our GPT needs is in the file, with the right shape and a type we can dequantize; return name -> shape."
+    with torch.device('meta'): shapes = {k: tuple(v.shape) for k, v in to_gguf_tensors(GPT(cfg).state_dict(), cfg).items()}
+    for name, shape in shapes.items():
+        t = f.tensors.get(name)
+        if t is None: raise GGUFError(f"{f.path}: tensor {name!r} is missing")
+        if t.shape != shape: raise GGUFError(f"{f.path}: tensor {name!r} has shape {t.shape}, our GPT needs {shape}")
         if t.ggml_type not in DEQUANTIZERS:
-            raise GGUFError(f"{f.path}: tensor {theirs!r} is {t.type_name}, an unsupported quantization type "
+            raise GGUFError(f"{f.path}: tensor {name!r} is {t.type_name}, an unsupported quantization type "
                             f"(supported: {', '.join(GGML_TYPES[k][0] for k in DEQUANTIZERS)})")
-    return names
+    return shapes
 
 def gguf_state_dict(f:GGUFFile, # a parsed GGUF file
                     cfg:GPTConfig, # its config (from `gguf_config`)
                    ) -> dict:
-    "Our GPT's state dict (float32) from the file's tensors: dequantized, with Q and K rows un-permuted for rotate-half RoPE."
+    "Our GPT's state dict (float32) from the file's tensors: dequantized, Q and K rows un-permuted (`llama`), QKV split (`gpt2`)."
+    check_gguf(f, cfg)
+    if gguf_architecture(cfg) == 'gpt2':
+        hf = {k: torch.from_numpy(f.tensor(gg)) for k, gg in gpt2_gguf_names(cfg).items()}
+        return gpt2_from_hf_state_dict({k: v.T if k.endswith(_CONV1D) else v for k, v in hf.items()}, cfg)
     sd = {}
-    for ours, theirs in check_gguf(f, cfg).items():
+    for ours, theirs in gguf_tensor_names(cfg).items():
         w = torch.from_numpy(f.tensor(theirs))
         if '.attn.q_proj.' in ours: w = unpermute_qk(w, cfg.n_head)
         elif '.attn.k_proj.' in ours: w = unpermute_qk(w, cfg.kv_heads)
@@ -337,17 +398,26 @@ def render_chat(template:str, # a Jinja chat template (e.g. `tok.chat_template`)
     return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt, **kwargs)
 
 # %% ../nbs/06a_pretrained.ipynb #a41dfd8b
+OUR_TOKENIZER_KEY = 'llm_nb.tokenizer'   # where a GGUF we write keeps one of our own (character, word) tokenizers
+
+def tokenizer_from_text(text:str, # the contents of a file written by a tokenizer's `save`
+                       ):
+    "A tokenizer from its saved text (as stored under `OUR_TOKENIZER_KEY`)."
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d)/'tokenizer.txt').write_text(text, encoding='utf-8')
+        return load_tokenizer(Path(d)/'tokenizer.txt')
+
 def load(name_or_path:str|Path=MODEL_NAME, # a registered model name (`llm_nb.data`) or a .gguf path
          sha256:str|None=None, # for a path: the expected SHA-256 (registered models are always checked)
          dtype:torch.dtype=torch.float32, # the model's dtype
-        ) -> tuple[GPT, GGUFTokenizer]:
+        ) -> tuple[GPT, BPETokenizer]:
     "Our `GPT` and tokenizer from a GGUF model: everything is read and checked before the model is built."
     path = get_path(name_or_path) if str(name_or_path) in DATASETS else Path(name_or_path)
     if not path.is_file(): raise DataError(f"{name_or_path!r} is neither a registered model ({MODEL_NAME!r}, ...) nor a file")
     if sha256 is not None and (got := sha256_file(path)) != sha256:
         raise GGUFError(f"{path}: checksum mismatch: SHA-256 {got[:16]}…, expected {sha256[:16]}…")
     f = read_gguf(path)
-    tok = gguf_tokenizer(f)
+    tok = tokenizer_from_text(f.metadata[OUR_TOKENIZER_KEY]) if OUR_TOKENIZER_KEY in f.metadata else gguf_tokenizer(f)
     model = gpt_from_gguf(f, dtype)
     return model, tok
 
@@ -373,27 +443,28 @@ def chat(model:GPT, # the model
 # %% ../nbs/06a_pretrained.ipynb #ab059f35
 EXPORT_TYPES = ('F32', 'F16', 'Q8_0')
 
-def export_gguf(model:GPT, # a Llama-style GPT (rmsnorm, swiglu, rope, no biases)
+def export_gguf(model:GPT, # a Llama-style GPT (rmsnorm, swiglu, rope, no biases) or a GPT-2-style one (layernorm, gelu, learned positions)
                 path:str|Path, # the .gguf file to write
-                tok:GGUFTokenizer|None=None, # a tokenizer to store with it (one read from a GGUF)
-                dtype:str='F32', # tensor type of the matrices: 'F32', 'F16' or 'Q8_0' (norms stay F32)
+                tok=None, # a tokenizer to store with it: byte-level BPE as GGUF's own, any other of ours under `OUR_TOKENIZER_KEY`
+                dtype:str='F32', # tensor type of the matrices: 'F32', 'F16' or 'Q8_0' (norms, biases and positions stay F32)
                 name:str='llm_nb GPT', # general.name
                ) -> Path:
-    "Write `model` as a llama.cpp-style GGUF (Q/K rows permuted as llama.cpp does) that `transformers` and llama.cpp load."
+    "Write `model` as a llama.cpp-style GGUF (architecture `llama` or `gpt2`, tensors as llama.cpp lays them out) that `transformers` loads."
     import gguf
     cfg = model.config
     if dtype not in EXPORT_TYPES: raise ValueError(f"dtype must be one of {EXPORT_TYPES}, got {dtype!r}")
-    if (cfg.norm, cfg.mlp, cfg.pos, cfg.bias, cfg.norm_position) != ('rmsnorm', 'swiglu', 'rope', False, 'pre') or cfg.rope_interleaved:
-        raise ValueError("export_gguf writes the llama architecture: it needs norm='rmsnorm', mlp='swiglu', pos='rope' "
-                         "(rotate-half), bias=False, pre-norm")
-    w = gguf.GGUFWriter(str(path), 'llama')
+    arch = gguf_architecture(cfg)
+    w = gguf.GGUFWriter(str(path), arch)
     w.add_name(name)
     w.add_context_length(cfg.block_size); w.add_embedding_length(cfg.n_embd); w.add_block_count(cfg.n_layer)
-    w.add_feed_forward_length(cfg.ffn_dim); w.add_head_count(cfg.n_head); w.add_head_count_kv(cfg.kv_heads)
-    w.add_rope_freq_base(cfg.rope_base); w.add_layer_norm_rms_eps(cfg.norm_eps); w.add_rope_dimension_count(cfg.head_dim)
+    w.add_feed_forward_length(cfg.ffn_dim); w.add_head_count(cfg.n_head)
+    if arch == 'llama':
+        w.add_head_count_kv(cfg.kv_heads); w.add_rope_freq_base(cfg.rope_base); w.add_layer_norm_rms_eps(cfg.norm_eps)
+        w.add_rope_dimension_count(cfg.head_dim)
+    else: w.add_layer_norm_eps(cfg.norm_eps)
     w.add_vocab_size(cfg.vocab_size)
     w.add_file_type({'F32': 0, 'F16': 1, 'Q8_0': 7}[dtype])
-    if tok is not None:
+    if isinstance(tok, BPETokenizer) and tok.pattern in (GPT2_PATTERN, SMOLLM_PATTERN):
         u = bytes_to_unicode()
         spell = lambda b: ''.join(u[x] for x in b)
         ids = {**{i: spell(b) for b, i in tok.ranks.items()}, **{i: s for s, i in tok.special_tokens.items()}}
@@ -404,15 +475,16 @@ def export_gguf(model:GPT, # a Llama-style GPT (rmsnorm, swiglu, rope, no biases
         w.add_token_merges(tok.merges)
         if tok.bos_token_id is not None: w.add_bos_token_id(tok.bos_token_id)
         if tok.eos_token_id is not None: w.add_eos_token_id(tok.eos_token_id)
-        if tok.chat_template: w.add_chat_template(tok.chat_template)
+        if getattr(tok, 'chat_template', None): w.add_chat_template(tok.chat_template)
+    elif tok is not None:
+        if tok.vocab_size != cfg.vocab_size: raise ValueError(f"the tokenizer has {tok.vocab_size} ids, the model {cfg.vocab_size}")
+        with tempfile.TemporaryDirectory() as d:
+            tok.save(Path(d)/'tokenizer.txt')
+            w.add_string(OUR_TOKENIZER_KEY, (Path(d)/'tokenizer.txt').read_text(encoding='utf-8'))
     qtype = gguf.GGMLQuantizationType[dtype]
-    sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    for ours, theirs in gguf_tensor_names(cfg).items():
-        t = sd[ours]
-        if '.attn.q_proj.' in ours: t = permute_qk(t, cfg.n_head)
-        elif '.attn.k_proj.' in ours: t = permute_qk(t, cfg.kv_heads)
-        a = t.numpy()
-        if a.ndim == 1 or dtype == 'F32': w.add_tensor(theirs, a)
+    for theirs, t in to_gguf_tensors({k: v.detach().float().cpu() for k, v in model.state_dict().items()}, cfg).items():
+        a = t.contiguous().numpy()
+        if a.ndim == 1 or dtype == 'F32' or theirs == 'position_embd.weight': w.add_tensor(theirs, a)
         elif dtype == 'F16': w.add_tensor(theirs, a.astype(np.float16))
         else: w.add_tensor(theirs, gguf.quants.quantize(a, qtype), raw_dtype=qtype)
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()

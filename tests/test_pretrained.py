@@ -117,6 +117,34 @@ def test_export_round_trip(ours, tmp_path, dtype):
     assert (a - c).abs().max() < tol
     assert tok2.encode('The year 2024,  12 apples') == tok.encode('The year 2024,  12 apples')
 
+@pytest.mark.parametrize('dtype,bias', [('F32', False), ('F16', True), ('Q8_0', False)])
+def test_export_gpt2_layout_round_trip(tmp_path, dtype, bias):
+    "A GPT-2-layout model with a character tokenizer: architecture gpt2, zero biases when it has none, transformers agrees."
+    import dataclasses
+    from transformers import AutoModelForCausalLM, GPT2Config
+    from llm_nb.hf_gpt2 import gpt2_config_to_hf
+    from llm_nb.tokenization import CharTokenizer
+    tok = CharTokenizer.from_text('To be, or not to be: that is the question. 春眠不觉晓')
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=2, n_head=4, n_embd=64, bias=bias, tie_embeddings=not bias)
+    small = GPT(cfg).eval()
+    p = export_gguf(small, tmp_path/f'g-{dtype}.gguf', tok, dtype=dtype)
+    assert read_gguf(p).metadata['general.architecture'] == 'gpt2'
+    back, tok2 = load(p)
+    assert back.config.block_size == 48 and back.config.tie_embeddings == cfg.tie_embeddings
+    assert tok2.encode('春眠, to be') == tok.encode('春眠, to be')
+    hf_cfg = GPT2Config(**gpt2_config_to_hf(dataclasses.replace(cfg, bias=True)))
+    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=p.name, config=hf_cfg, dtype=torch.float32).eval()
+    ids = torch.tensor([tok.encode('that is the question 春眠')])
+    with torch.no_grad(): a, b, c = back(ids), theirs(ids).logits, small(ids)
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert (a - c).abs().max() < {'F32': 1e-6, 'F16': 1e-2, 'Q8_0': 0.1}[dtype]
+
+def test_export_refuses_what_gguf_cannot_hold(tmp_path):
+    cfg = GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=2, n_embd=16, pos='alibi')
+    with pytest.raises(ValueError, match="'llama'.*'gpt2'"): export_gguf(GPT(cfg), tmp_path/'x.gguf')
+    assert not (tmp_path/'x.gguf').exists()
+
 def test_bad_input(tmp_path):
     good = PATH.read_bytes()
     (tmp_path/'t.gguf').write_bytes(good[:len(good) // 2])

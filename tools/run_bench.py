@@ -26,6 +26,7 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
     'generation':   ['--layers', '2', '--embd', '64', '--heads', '2', '--ctx', '128', '--prompt', '8', '--new', '16',
                      '--beams', '2', '--reps', '1', '--threads', '1', '--prefill', '128', '--real-prefill', '64'],
     'metrics':      ['--n', '200', '--repeat', '1'],
+    'pretrained':   ['--reps', '1', '--new', '16', '--prefill', '64'],
     'serving':      ['--quick', '--clients', '1,8', '--threads', '1'],
     'tokenization': ['--naive-chars', '20000', '--repeat', '1'],
     'training':     ['--throughput-steps', '5', '--threads', '1'],

@@ -38,10 +38,13 @@ def main():
     ap.add_argument('--recipe', help='the exact command that trained it')
     ap.add_argument('--commit', help='the commit of llm_nb that trained it (default for --trained: the one the run recorded)')
     ap.add_argument('--wall', help='wall time of the run, as measured')
-    ap.add_argument('--hardware', required=True)
+    ap.add_argument('--hardware', help='where it was trained (required when shipping)')
     ap.add_argument('--out', default='models')
     ap.add_argument('--trained', help="ship the models of tools/train_models.py from this folder")
+    ap.add_argument('--refresh-probe-rows', action='store_true', help="only rewrite the translators' 'How are you?' card rows")
     a = ap.parse_args()
+    if a.refresh_probe_rows: return refresh_probe_rows(a.out)
+    if not a.hardware: ap.error('--hardware is required')
     if a.trained: return ship_trained(a.trained, a.out, a.hardware, a.commit)
     if not (a.run and a.name and a.recipe and a.commit and a.wall):
         ap.error('a training run needs RUN NAME --recipe --commit --wall (or use --trained DIR)')
@@ -216,6 +219,32 @@ returns `(model, tokenizer, config)`.
     (out/'README.md').write_text(text, encoding='utf-8')
     return card
 
+def unseen_forms(train_pairs, refs):
+    "The words of `refs` (French, lower-cased, 'vas-tu' one word) that occur in no training target: a model cannot learn them."
+    import re
+    words = lambda t: re.findall(r"[\w'-]+", t.lower())
+    seen = {w for p in train_pairs for w in words(p['fr'])}
+    return sorted({w for r in refs for w in words(r) if w not in seen})
+
+def probe_row(probe, unseen):
+    "The card's 'How are you?' row: both outputs, whether each is a reference, and which reference words training never shows."
+    verdict = lambda k: 'correct' if probe['correct'][k] else 'not among the references'
+    why = (f"; {'the form' if len(unseen) == 1 else 'the forms'} {', '.join(repr(w) for w in unseen)} of the references {'occurs' if len(unseen) == 1 else 'occur'} in no training target (chapter 09 shows why the others were not reached either)"
+           if unseen and not all(probe['correct'].values()) else '')
+    return (f"| **How are you?** | greedy: {probe['greedy']!r} ({verdict('greedy')}); beam 4: {probe['beam4']!r} ({verdict('beam4')}); "
+            f"references: {' / '.join(probe['refs'])}{why} |")
+
+def refresh_probe_rows(root='models'):
+    "Rewrite the 'How are you?' row of the shipped translators' cards from their config.json (after `probe_row` changed)."
+    import llm_nb.seq2seq as s2s
+    from llm_nb.data import load
+    train, _ = s2s.split_pairs(load('eng-fra'))
+    for d in sorted(Path(root).glob('translation-*')):
+        probe = json.loads((d/'config.json').read_text(encoding='utf-8'))['card']['probe']
+        lines = (d/'README.md').read_text(encoding='utf-8').split('\n')
+        lines = [probe_row(probe, unseen_forms(train, probe['refs'])) if l.startswith('| **How are you?** |') else l for l in lines]
+        (d/'README.md').write_text('\n'.join(lines), encoding='utf-8')
+
 def ship_translator(src, out, hardware, commit):
     "models/translation-en-fr-*: held-out BLEU and chrF (greedy and beam 4, all and the tested subset) on the CPU."
     import llm_nb.seq2seq as s2s
@@ -223,7 +252,7 @@ def ship_translator(src, out, hardware, commit):
     m = json.loads((src/'metrics.json').read_text(encoding='utf-8'))
     cfg = _copy_model(src, out); _finish(out, cfg, {})
     model, tok, _ = load_model(out, device='cpu')
-    _, test = s2s.split_pairs(load('eng-fra'))
+    train, test = s2s.split_pairs(load('eng-fra'))
     srcs, refs = s2s.reference_groups(test)
     greedy = s2s.translate(model, tok, srcs, beam=1, max_len=48)
     beam = s2s.translate(model, tok, srcs, beam=4, max_len=48)
@@ -265,7 +294,7 @@ figure below was measured by `tools/ship_model.py` on the CPU from the float16 w
 | tokenizer | byte-level BPE of {m['vocab_size']:,} tokens shared by both languages, trained on the training pairs (`train_tokenizer`) |
 | training | {m['steps']:,} steps ({tc['epochs']} epochs of {tc['batch_size']} pairs), teacher forcing, label smoothing {tc['label_smoothing']}, Adam β = (0.9, 0.98), clipping 1, lr {tc['lr']}, float32; the same budget as its sibling model |
 | **held-out BLEU / chrF** | **{card['bleu']:.2f} / {card['chrf']:.2f}** greedy, {card['bleu_beam4']:.2f} / {card['chrf_beam4']:.2f} beam 4 (`evaluate_translation`: chapter 08's `corpus_bleu` / `corpus_chrf`, equal to sacrebleu's); greedy on the first {n} sentences (the test's subset): {card['check']['bleu']:.2f} / {card['check']['chrf']:.2f}. Goal: BLEU ≥ 10, chrF ≥ 35 |
-| **How are you?** | greedy: {greedy[i]!r} ({'correct' if ok['greedy'] else 'not among the references'}); beam 4: {beam[i]!r} ({'correct' if ok['beam4'] else 'not among the references'}); references: {' / '.join(refs[i])} |
+{probe_row(card['probe'], unseen_forms(train, refs[i]))}
 | weights | float16 (on the device, greedy BLEU {m['bleu_fp32']:.2f} with the float32 weights, {m['bleu']:.2f} rounded to float16) |
 | wall time | {card['wall_time']} of training on {hardware} |
 | trained by | `python tools/train_models.py --device cuda --out DIR --only {'transformer' if 'transformer' in name else 'lstm'}` at llm_nb commit `{card['commit'][:12]}` |
