@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from .core import check_number
 from .transformer import lm_loss  # the one next-token loss (chapter 04)
-from .training import perplexity, bits_per_byte  # noqa: F401 (one definition, from the training chapter; bits_per_byte re-exported)
+from .lmdata import perplexity, bits_per_byte  # noqa: F401 (one definition, from the token-pipeline chapter 05; bits_per_byte re-exported)
 from .core import forward_moved
 
 # %% ../nbs/08_metrics.ipynb #1b9f9210
