@@ -259,7 +259,7 @@ def plot_attention(weights:torch.Tensor, # (T, S) weights of one head
                    highlight:int|None=None, # a query row to outline
                   ):
     "Heat map of one head's attention weights, queries down, keys across."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # only when drawing: pyplot costs a few tenths of a second and picks a backend
     w = weights.detach().float().cpu()
     if w.dim() != 2: raise ValueError(f"plot_attention takes one head's (T, S) weights, got shape {tuple(w.shape)}")
     if ax is None: _, ax = plt.subplots(figsize=(4, 4))

@@ -11,6 +11,7 @@ import json, pickle
 from dataclasses import replace
 from pathlib import Path
 import torch
+from safetensors.torch import load_file, save_file
 from .transformer import GPT, GPTConfig
 
 # %% ../nbs/04c_hf_gpt2.ipynb #1eb0112b
@@ -106,7 +107,6 @@ def _read_weights(path:Path) -> dict:
     "One weights file (safetensors, else a PyTorch state dict read with `weights_only=True`); a ValueError naming a file that cannot be read."
     try:
         if path.suffix == '.safetensors':
-            from safetensors.torch import load_file
             return load_file(path)
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError: raise   # `weights_only` refused an object: its own message says which
@@ -177,7 +177,6 @@ def save_pretrained(model:GPT, # a GPT whose config GPT-2's format can express
     sd = {k: v.cpu().clone() for k, v in gpt2_to_hf_state_dict(model.state_dict(), model.config).items()}
     written = 'model.safetensors' if safe_serialization else 'pytorch_model.bin'
     if safe_serialization:
-        from safetensors.torch import save_file
         save_file(sd, folder / written, metadata={'format': 'pt'})
     else: torch.save(sd, folder / written)
     (folder / 'config.json').write_text(json.dumps(hf_cfg, indent=2) + '\n')

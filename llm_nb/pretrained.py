@@ -14,7 +14,7 @@ __all__ = ['GGUF_MAGIC', 'GGUF_DEFAULT_ALIGNMENT', 'GGML_TYPES', 'GGML_TYPE_IDS'
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, torch, gguf
 from .transformer import GPT, GPTConfig
 from .positions import RotaryEmbedding
 import dataclasses, tempfile
@@ -450,7 +450,6 @@ def export_gguf(model:GPT, # a Llama-style GPT (rmsnorm, swiglu, rope, no biases
                 name:str='llm_nb GPT', # general.name
                ) -> Path:
     "Write `model` as a llama.cpp-style GGUF (architecture `llama` or `gpt2`, tensors as llama.cpp lays them out) that `transformers` loads."
-    import gguf
     cfg = model.config
     if dtype not in EXPORT_TYPES: raise ValueError(f"dtype must be one of {EXPORT_TYPES}, got {dtype!r}")
     arch = gguf_architecture(cfg)

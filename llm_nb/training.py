@@ -442,7 +442,7 @@ class LossPlot:
                 ):
         self.every, self.figsize, self.title, self.n, self.handle = every, figsize, title, 0, None
     def draw(self, trainer):
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt   # only when drawing: pyplot costs a few tenths of a second and picks a backend
         fig, ax = plt.subplots(figsize=self.figsize)
         tr, va = trainer.history['train'], trainer.history['val']
         if tr: ax.plot(*zip(*tr), label='train', lw=1)
