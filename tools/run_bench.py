@@ -28,7 +28,7 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
     'metrics':      ['--n', '200', '--repeat', '1'],
     'serving':      ['--quick', '--clients', '1,8', '--threads', '1'],
     'tokenization': ['--naive-chars', '20000', '--repeat', '1'],
-    'training':     ['--throughput-steps', '5', '--threads', '1'],
+    'training':     ['--steps', '10', '--threads', '1'],
     'transformer':  ['--layers', '2', '--embd', '64', '--heads', '2', '--block', '128', '--batch', '2', '--seq', '32',
                      '--prompt', '8', '--new-tokens', '8', '--reps', '2'],
 }
