@@ -4,7 +4,8 @@
     python bench/training.py --steps 2000            # the whole recipe: both trained, both evaluated the same way
 
 nanoGPT is run, not quoted: its `model.py` (karpathy/nanoGPT, a snapshot in bench/_peers/nanoGPT/, ignored by git;
-fetch it with `git show HEAD:model.py` from a clone; the bench stops with that advice when it is absent) with the
+fetch it with `git show HEAD:model.py` from a clone, or set NANOGPT_GIT_DIR to a clone's git folder and the bench
+extracts it; without either it stops with that advice) with the
 training step of its `train.py` (AdamW from its `configure_optimizers`, its warm-up + cosine `get_lr`, gradient
 clipping at 1.0, `zero_grad(set_to_none=True)`, random windows as its `get_batch` draws them). The recipe is the
 README's CPU command: 4 layers, 4 heads, width 128, block 64, batch 12, no dropout, no bias, lr 1e-3 -> 1e-4 over
@@ -18,7 +19,7 @@ formula 6N + 12·L·T·C, the same N for both) × tokens per CPU-second by a mat
 same process, on the same threads, in CPU time, in every round between the two trainers (median of the rounds).
 Both models are then scored by the same evaluator (`llm_nb.lmdata.evaluate`) over all validation windows.
 """
-import argparse, importlib.util, math, statistics, sys, time
+import argparse, importlib.util, math, os, statistics, subprocess, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,8 +35,13 @@ PEERS = Path(__file__).resolve().parent/'_peers'
 def nanogpt_module():
     "karpathy/nanoGPT's model.py from bench/_peers/nanoGPT (a snapshot of the repository, not part of the package)."
     p = PEERS/'nanoGPT'/'model.py'
+    if not p.is_file() and (git_dir := os.environ.get('NANOGPT_GIT_DIR')):   # a clone or mirror of karpathy/nanoGPT
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(subprocess.run(['git', f'--git-dir={git_dir}', 'show', 'HEAD:model.py'], check=True,
+                                     capture_output=True).stdout)
     if not p.is_file():
-        sys.exit(f'{p} is missing: put nanoGPT\'s model.py there (git --git-dir=<a clone> show HEAD:model.py > {p})')
+        sys.exit(f'{p} is missing: put nanoGPT\'s model.py there (git --git-dir=<a clone> show HEAD:model.py > {p}), '
+                 f'or set NANOGPT_GIT_DIR to a clone\'s git folder')
     spec = importlib.util.spec_from_file_location('nanogpt_model', p)
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     return mod
