@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['tokenize_words', 'shakespeare_sentences', 'WordVocab', 'WordVectors', 'most_similar', 'analogy', 'cooccurrence',
            'ppmi', 'svd_vectors', 'keep_probability', 'noise_cdf', 'noise_table', 'sample_negatives', 'subsample',
-           'skipgram_pairs', 'cbow_windows', 'SkipGram', 'CBOW', 'Word2VecResult', 'train_word2vec', 'pca_2d',
+           'cbow_windows', 'skipgram_pairs', 'SkipGram', 'CBOW', 'Word2VecResult', 'train_word2vec', 'pca_2d',
            'gensim_word2vec', 'neighbour_overlap', 'similarity_correlation', 'SinusoidalPositionalEncoding',
            'LearnedPositionalEmbedding', 'RotaryEmbedding', 'alibi_slopes', 'alibi_bias']
 
@@ -198,10 +198,10 @@ def noise_cdf(counts:Tensor, # (V,) word counts
     return (p.cumsum(0) / p.sum()).float()
 
 def noise_table(cdf:Tensor, # (V,) from `noise_cdf`
-                size:int|None=None, # table length (default: 100 slots per word, between 10^6 and 10^8)
+                size:int|None=None, # table length (default: 100 slots per word, between 10^5 and 10^8)
                ) -> Tensor: # (size,) int32 word ids, each word filling a share of slots equal to its probability
     "word2vec.c's unigram table: the noise distribution's quantiles on a grid, so a draw is one random index."
-    size = size or int(min(max(100 * len(cdf), 10**6), 10**8))
+    size = size or int(min(max(100 * len(cdf), 10**5), 10**8))   # small enough to stay in the CPU's cache
     grid = (torch.arange(size, dtype=torch.float64) + 0.5) / size
     return torch.searchsorted(cdf.double(), grid).clamp_(max=len(cdf) - 1).int()   # int32: half the memory traffic
 
@@ -221,22 +221,6 @@ def subsample(ids:Tensor, # (N,) word ids
     m = torch.rand(len(ids), generator=generator) < keep[ids]
     return ids[m], sent_ids[m]
 
-def skipgram_pairs(ids:Tensor, # (N,) word ids (after subsampling)
-                   sent_ids:Tensor, # (N,) sentence index of each id
-                   window:int=5, # the largest window; each centre draws its own size in 1..window
-                   generator:torch.Generator|None=None, # random generator (for reproducible window sizes)
-                  ) -> tuple[Tensor, Tensor]: # centres (P,), contexts (P,)
-    "All (centre, context) pairs with word2vec's dynamic window, vectorised over distances."
-    b = torch.randint(1, window + 1, (len(ids),), generator=generator)   # each centre's own window size
-    centres, contexts = [], []
-    for k in range(1, window + 1):
-        same = sent_ids[:-k] == sent_ids[k:]
-        right = same & (b[:-k] >= k)             # centre i, context i+k
-        left = same & (b[k:] >= k)               # centre i+k, context i
-        centres += [ids[:-k][right], ids[k:][left]]
-        contexts += [ids[k:][right], ids[:-k][left]]
-    return torch.cat(centres), torch.cat(contexts)
-
 def cbow_windows(ids:Tensor, # (N,) word ids (after subsampling)
                  sent_ids:Tensor, # (N,) sentence index of each id
                  window:int=5, # the largest window; each centre draws its own size in 1..window
@@ -253,6 +237,16 @@ def cbow_windows(ids:Tensor, # (N,) word ids (after subsampling)
         ctx[k:, window - k] = torch.where(ok, ids[:-k], -1)
     has = (ctx >= 0).any(1)
     return ids[has], ctx[has]
+
+def skipgram_pairs(ids:Tensor, # (N,) word ids (after subsampling)
+                   sent_ids:Tensor, # (N,) sentence index of each id
+                   window:int=5, # the largest window; each centre draws its own size in 1..window
+                   generator:torch.Generator|None=None, # random generator (for reproducible window sizes)
+                  ) -> tuple[Tensor, Tensor]: # centres (P,), contexts (P,)
+    "All (centre, context) pairs with word2vec's dynamic window, in text order: each centre with each word of its window."
+    centres, ctx = cbow_windows(ids, sent_ids, window, generator)   # (P, 2·window) padded with -1
+    has = ctx >= 0
+    return centres[:, None].expand_as(ctx)[has], ctx[has]
 
 # %% ../nbs/02_embeddings.ipynb #82fa0fa6
 class SkipGram(nn.Module):
@@ -298,14 +292,14 @@ class SkipGram(nn.Module):
         flat = targets.reshape(-1)
         v = W_in.index_select(0, centre)                   # (B, d)
         u = W_out.index_select(0, flat).view(B, K1, -1)    # (B, 1+K, d)
-        s = (u * v[:, None]).sum(-1)                       # (B, 1+K)
+        s = u.mul_(v[:, None]).sum(-1)                     # (B, 1+K); in place: u's buffer is reused below
         loss = -(F.logsigmoid(s[:, 0]).sum() + F.logsigmoid(-s[:, 1:]).sum()).item() if return_loss else None
         g = torch.sigmoid(s); g[:, 0] -= 1                 # dℓ/ds: σ(s) - y
         g *= -lr                                           # fold the step size in: the updates are -lr·gradient
-        delta_v = (g[:, :, None] * u).sum(1)               # (B, d)
-        delta_u = g[:, :, None] * v[:, None]               # (B, 1+K, d)
-        W_in.index_add_(0, centre, delta_v)                # repeated rows: their updates add up
-        W_out.index_add_(0, flat, delta_u.view(B * K1, -1))
+        delta_v = F.embedding_bag(targets, W_out, per_sample_weights=g, mode='sum')  # (B, d): Σ_k g_k u_k
+        delta_u = torch.mul(g[:, :, None], v[:, None], out=u)                        # (B, 1+K, d): g_k v
+        W_out.index_add_(0, flat, delta_u.view(B * K1, -1))   # repeated rows: their updates add up
+        W_in.index_add_(0, centre, delta_v)
         return loss
 
 class CBOW(nn.Module):
@@ -353,15 +347,15 @@ class CBOW(nn.Module):
         mask = context >= 0
         n = mask.sum(1, keepdim=True).float()                           # (B, 1) window sizes
         ctx = context.clamp(min=0)
-        h = (W_in[ctx] * mask[..., None]).sum(1) / n                    # (B, d)
+        h = F.embedding_bag(ctx, W_in, per_sample_weights=mask / n, mode='sum')  # (B, d): the window's mean
         flat = targets.reshape(-1)
         u = W_out.index_select(0, flat).view(B, K1, -1)                 # (B, 1+K, d)
-        s = (u * h[:, None]).sum(-1)                                    # (B, 1+K)
+        s = u.mul_(h[:, None]).sum(-1)                                  # (B, 1+K); u's buffer is reused below
         loss = -(F.logsigmoid(s[:, 0]).sum() + F.logsigmoid(-s[:, 1:]).sum()).item() if return_loss else None
         g = torch.sigmoid(s); g[:, 0] -= 1
         g *= -lr
-        delta_h = (g[:, :, None] * u).sum(1) / n                        # (B, d), shared by the window's words
-        delta_u = g[:, :, None] * h[:, None]
+        delta_h = F.embedding_bag(targets, W_out, per_sample_weights=g, mode='sum') / n  # (B, d), shared by the window
+        delta_u = torch.mul(g[:, :, None], h[:, None], out=u)
         W_out.index_add_(0, flat, delta_u.view(B * K1, -1))
         delta_ctx = delta_h[:, None].expand(-1, ctx.shape[1], -1)[mask]  # (n_ctx, d)
         W_in.index_add_(0, ctx[mask], delta_ctx)
@@ -425,8 +419,7 @@ def train_word2vec(sentences:list[list[str]], # the corpus: lists of words
             x, s = subsample(ids, sid, keep, g)
             if arch == 'skipgram': a, t = skipgram_pairs(x, s, window, g)
             else: t, a = cbow_windows(x, s, window, g)      # a: contexts (P, 2W); t: centres (P,)
-            perm = torch.randperm(len(t), generator=g)
-            a, targets = a[perm], torch.cat([t[perm, None], sample_negatives(table, (len(t), negative), g)], 1)
+            targets = torch.cat([t[:, None], sample_negatives(table, (len(t), negative), g)], 1)   # text order, as word2vec.c
             if est_total is None: est_total = max(1, len(t) * epochs)
             n_steps = math.ceil(len(t) / batch_size)
             for i in range(n_steps):

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts run with none)
     'attention':    ['--quick', '--reps', '2', '--threads', '1'],
     'embeddings':   ['--repeats', '1', '--epochs', '1'],
+    'compile':      ['--steps', '10', '--new', '16', '--reps', '1'],
     'finetuning':   ['--steps', '2', '--batch', '2', '--seq', '32'],
     'generation':   ['--layers', '2', '--embd', '64', '--heads', '2', '--ctx', '128', '--prompt', '8', '--new', '16',
                      '--beams', '2', '--reps', '1', '--threads', '1', '--prefill', '128', '--real-prefill', '64'],
@@ -29,7 +30,7 @@ SMALL = {   # script stem -> its smallest sensible arguments (unknown scripts ru
     'pretrained':   ['--reps', '1', '--new', '16', '--prefill', '64'],
     'serving':      ['--quick', '--clients', '1,8', '--threads', '1'],
     'tokenization': ['--naive-chars', '20000', '--repeat', '1'],
-    'training':     ['--throughput-steps', '5', '--threads', '1'],
+    'training':     ['--steps', '10', '--threads', '1'],
     'transformer':  ['--layers', '2', '--embd', '64', '--heads', '2', '--block', '128', '--batch', '2', '--seq', '32',
                      '--prompt', '8', '--new-tokens', '8', '--reps', '2'],
 }
