@@ -11,6 +11,14 @@ One line is left out: the closing `nbdev.nbdev_export()`, which writes every mod
 Kernels running side by side would rewrite the package while other kernels import it; the export is checked on its
 own (CI fails when `nbdev_export` would change the tree). A kernel's own log (its stderr, where ipykernel warns that
 the connection is unencrypted TCP) is kept in a temporary file and shown only when that notebook fails.
+
+Widgets: nbclient mimics a front end's Output widget (what `interact`/`interactive` print into) by sending `comm_msg`
+requests on the kernel's shell channel from inside its output handler, while it waits on that channel for the cell's
+reply. That client-to-kernel traffic is what the reported hangs of widget cells share (jupyter/nbclient#312,
+jupyter/nbconvert#2029, #2003, #1921: `interact` in each), and the one widget-specific thing nbclient does; a hang here
+in chapter 06's `interactive` cell did not come back in later runs. Run All does not need the widgets' stored state, so the mimic is off
+(`widget_registry = {}`): nbclient then only reads from the kernel, and whatever a widget's callback prints (its
+traceback included) lands in the cell's own outputs, where an `error` output fails the notebook like a raised one.
 """
 import argparse, os, re, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,11 +39,19 @@ def run_one(path:str, timeout:int) -> tuple[str, float, str|None]:
         async def async_execute_cell(self, cell, cell_index, **kw):
             cur['cell'] = cell_index
             return await super().async_execute_cell(cell, cell_index, **kw)
-    client = Client(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(Path(path).parent)}})
+    client = Client(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(Path(path).parent)}},
+                    store_widget_state=False)
+    client.widget_registry = {}     # no Output-widget mimic: see the module's docstring
     t0 = time.time()
     with tempfile.TemporaryFile('w+') as log:
         err = None
-        try: client.execute(stderr=log)
+        try:
+            client.execute(stderr=log)
+            shown = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == 'code'
+                     for o in c.get('outputs', []) if o.get('output_type') == 'error']
+            if shown:                # a traceback shown without failing the cell, e.g. by a widget's callback
+                i, o = shown[0]
+                err = f"cell {i} shows an error: {o.get('ename')}: {o.get('evalue')}\n{nb.cells[i].source[:300]}"
         except CellExecutionError as e: err = str(e)[-3000:]
         except Exception as e:
             src = nb.cells[cur['cell']].source[:300] if 'cell' in cur else ''
