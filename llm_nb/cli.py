@@ -290,6 +290,15 @@ def cmd_serve(args, # the parsed `serve` arguments
     return 0
 
 # %% ../nbs/06b_cli.ipynb #f11c4ddd
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    "Appends `(default: X)` to an option's help, unless the help names its default already or there is none to name."
+    def _get_help_string(self, action):
+        h = action.help or ''
+        if 'default' in h or action.required or action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return h
+        d = repr(action.default) if isinstance(action.default, str) and not action.default.strip() else '%(default)s'
+        return f'{h} (default: {d})'
+
 class _Parser(argparse.ArgumentParser):
     "argparse, except that an option given the value '--' (`--top_k=--`) is refused like any bad value (Python < 3.12 turns it into [])."
     def _get_values(self, action, arg_strings):
@@ -299,7 +308,7 @@ class _Parser(argparse.ArgumentParser):
 
 def make_parser() -> argparse.ArgumentParser:
     "The `llm_nb` argument parser (sub-commands train, sample, tokenizer, serve); it imports nothing heavy."
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _DefaultsHelp
     p = _Parser(prog='llm_nb', description='Train and sample the llm_nb course models.')
     sub = p.add_subparsers(dest='cmd', required=True)
     t = sub.add_parser('train', help='train a recipe; extra --key=value pairs override its settings', formatter_class=fmt,

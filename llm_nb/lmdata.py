@@ -70,7 +70,10 @@ def tokenize_to_memmap(text:str, # the corpus
                 ids = np.asarray(encode(chunk), dtype=np.int64)
                 if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
                     raise ValueError(f"token id {int(ids.max())} out of range for vocab_size {vocab_size}")
-                f.write(ids.astype(dt).tobytes()); n += ids.size; bar.update(len(chunk))
+                f.write(ids.astype(dt).tobytes()); n += ids.size
+                # the last chunk is drawn by close() alone: update() could draw the 100 % line, then close() again
+                if bar.n + len(chunk) < len(text): bar.update(len(chunk))
+                else: bar.n = len(text)
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()

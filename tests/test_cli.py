@@ -1,5 +1,5 @@
 """The `llm_nb` command line end to end, offline with the data folder: train a tiny run, sample, resume, errors."""
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -78,6 +78,10 @@ def test_help_does_not_import_torch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'torch imported: False' in r.stdout
     assert '(default: 512)' in r.stdout and 'BPE vocabulary' in r.stdout          # tokenizer train --help: defaults, descriptions
+    flat = ' '.join(r.stdout.split())
+    assert '(default: None)' not in flat, flat                                      # only a real default is named
+    assert not re.search(r'\(default[^)]*\)[^-]*\(default:', flat), flat            # and once per option
+    assert "(default: '\\n')" in flat                                             # sample's prompt, a newline, readable
 
 @pytest.mark.parametrize('argv,msg', [
     (['train', '--max_steps'], '--max_steps needs a value'),
