@@ -392,8 +392,10 @@ class Trainer:
                     raise torch.OutOfMemoryError(_OOM_ADVICE.format(
                         step=self.step, bs=cfg.batch_size, T=cfg.block_size, ga=cfg.grad_accum,
                         hb=max(1, cfg.batch_size // 2), dga=cfg.grad_accum * 2) + f' ({e})') from None
-                bar.update(1)
-                if self.step % cfg.log_interval == 0 or self.step == until:
+                last = self.step == until
+                if last: bar.n = self.step             # the 100 % line is drawn once, by close()
+                else: bar.update(1)
+                if self.step % cfg.log_interval == 0 or last:
                     if self.device.type == 'cuda': torch.cuda.synchronize(self.device)
                     now = time.perf_counter()
                     dt = max(now - t_last, 1e-9)
@@ -402,7 +404,7 @@ class Trainer:
                     mfu = self.flops_per_token * tps / self.peak if self.flops_per_token and self.peak else float('nan')
                     self.history['train'].append((self.step, loss))
                     bar.set_postfix(**(dict(loss=f'{loss:.4f}', tok_s=fmt_count(tps), mfu=f'{mfu:.1%}') if self.tokens_per_draw
-                                       else dict(loss=f'{loss:.4f}')))
+                                       else dict(loss=f'{loss:.4f}')), refresh=not last)
                     self.last_log = dict(step=self.step, loss=loss, tok_s=tps, steps_s=sps, mfu=mfu)
                     self._call('log', self.last_log)
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:

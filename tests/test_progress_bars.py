@@ -39,3 +39,23 @@ def test_cli_train_tokenizing_bars_end_once(tmp_path):
     for name in ('train.bin', 'val.bin'):
         draws = _draws(r.stderr, f'tokenizing {name}')
         assert draws and sum('100%' in d for d in draws) == 1, (name, draws)
+
+def test_training_bar_draws_100_percent_once(monkeypatch, synthetic_lm):
+    import torch
+    from llm_nb.lmdata import LSTMLM
+    from llm_nb.training import TrainConfig, Trainer
+    err = io.StringIO()
+    monkeypatch.setattr(sys, 'stderr', err)
+    torch.manual_seed(0)
+    cfg = TrainConfig(max_steps=4, batch_size=4, block_size=8, warmup_steps=1, eval_interval=4, eval_windows=2, log_interval=1,
+                      dtype='float32', device='cpu')
+    tr = Trainer(LSTMLM(13, 8, 12, 1), synthetic_lm(), cfg, progress=True)
+    step = tr._train_step
+    def slow_step():                                              # each step outlasts tqdm's 0.1 s redraw interval
+        time.sleep(0.15); return step()
+    monkeypatch.setattr(tr, '_train_step', slow_step)
+    tr.fit()
+    draws = _draws(err.getvalue(), 'training')
+    assert len(draws) >= 3, draws
+    assert sum('100%' in d for d in draws) == 1, draws
+    assert draws[-1].startswith('training: 100%') and 'loss=' in draws[-1], draws
