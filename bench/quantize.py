@@ -2,7 +2,7 @@
 (`torch.ao.quantization.quantize_dynamic`), all in one process:
 
 1. correctness first: perplexity of each variant on the same held-out text (Tiny Shakespeare's validation split);
-   `int8`, `q4_*` compute in float32 (codes dequantized on the fly); `+bf16` variants run the same codes with
+   `int8` (per channel), `q8_0` (per 32 inputs), `q4_*` compute in float32 (codes dequantized on the fly); `+bf16` variants run the same codes with
    bfloat16 activations, which is where PyTorch's CPU int8/int4 weight-only kernels are fast;
 2. greedy decoding tokens/s with the KV cache (the memory-bound case weight-only quantization is for);
 3. prefill tokens/s on a 256-token prompt (the compute-bound case).
@@ -22,7 +22,7 @@ from llm_nb.data import load_text
 from llm_nb.generation import generate
 from llm_nb.quantize import quantize_model, chunked_perplexity, weight_bytes
 
-VARIANTS = ('ao-int8', 'fp32', 'bf16', 'int8', 'q4_0', 'q4_1', 'int8+bf16', 'q4_0+bf16', 'q4_1+bf16')
+VARIANTS = ('ao-int8', 'fp32', 'bf16', 'int8', 'q8_0', 'q4_0', 'q4_1', 'int8+bf16', 'q4_0+bf16', 'q4_1+bf16')
 
 class WeightDtype(nn.Module):
     "A torch.ao dynamic Linear (whose `weight` is a method) behind a `.weight` our attention can read the dtype of."
