@@ -1,6 +1,6 @@
 """Chapter 07a, section 1 at full size: `sentiment_study` on every training review of rotten tomatoes.
 
-    OMP_NUM_THREADS=1 python tools/sentiment_real.py [--lora-steps N] [--block-steps N]
+    OMP_NUM_THREADS=1 python tools/sentiment_real.py [--lora-steps N] [--block-steps N] [--n-train N]
     OMP_NUM_THREADS=1 python tools/sentiment_real.py --part 0/3   # (and 1/3, 2/3 beside it): only a share of the features
 
 Does what the chapter's `#| slow` cell of section 1 does (same function, same arguments) outside Jupyter, so a long
@@ -25,6 +25,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--lora-steps', type=int, default=0, help='steps of the LoRA variant (0: skip it)')
     ap.add_argument('--block-steps', type=int, default=400, help='steps of the last-block variant')
+    ap.add_argument('--n-train', type=int, default=0, help='use the first N training reviews of the split (0: all 3,892)')
     ap.add_argument('--part', default=None, help="i/n: compute only chunks k with k % n == i of the features, then stop")
     ap.add_argument('--out', default=str(OUT))
     a = ap.parse_args(argv)
@@ -40,6 +41,7 @@ def main(argv=None):
     y = encode_labels([r['label'] for r in reviews], ['negative', 'positive'])
     X, M = encode_texts(tok, [f"Review: {r['text']}\nSentiment:" for r in reviews], 64, pad)
     tr, va, te = split_indices(len(reviews), seed=0)
+    tr_all, tr = tr, tr[:a.n_train] if a.n_train else tr
     rows, _, notes = sentiment_study(base, X, M, y, dict(train=tr, valid=va, test=te), block_steps=a.block_steps,
                                      lora_steps=a.lora_steps, cache=str(CACHE), log=lambda s: print(s, flush=True),
                                      part=tuple(int(v) for v in a.part.split('/')) if a.part else None)
@@ -49,7 +51,7 @@ def main(argv=None):
     from sklearn.linear_model import LogisticRegression
     texts = [r['text'] for r in reviews]
     vec = CountVectorizer(ngram_range=(1, 2), min_df=2)
-    bow = LogisticRegression(max_iter=2000, C=1.0).fit(vec.fit_transform([texts[i] for i in tr]), y[tr].numpy())
+    bow = LogisticRegression(max_iter=2000, C=1.0).fit(vec.fit_transform([texts[i] for i in tr_all]), y[tr_all].numpy())
     rows = [accuracy_row('bag-of-words (all training reviews)', y[te], torch.as_tensor(bow.predict(vec.transform([texts[i] for i in te]))))] + rows
     res = dict(command=' '.join(['OMP_NUM_THREADS=' + os.environ.get('OMP_NUM_THREADS', '?'), 'python', 'tools/sentiment_real.py'] + sys.argv[1:]),
                finished_utc=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'),
