@@ -217,12 +217,12 @@ def head_from_probe(head:nn.Linear, # a 2-way linear head, overwritten
 def accuracy_row(name:str, # the method's name
                  y_true:torch.Tensor, # (N,) true class ids
                  y_pred:torch.Tensor, # (N,) predicted class ids
-                 **extra, # more columns (trainable, seconds, peak_GiB, ...)
+                 **kwargs, # more columns (trainable, cpu_seconds, peak_GiB, ...)
                 ) -> dict:
     "One row of a results table: accuracy with its 95% Wilson interval and macro F1."
     m = classification_metrics(torch.as_tensor(y_true), torch.as_tensor(y_pred)); k, n = int(round(m['accuracy'] * len(y_true))), len(y_true)
     lo, hi = wilson_interval(k, n)
-    return dict(method=name, accuracy=m['accuracy'], ci95=f"{lo:.3f}-{hi:.3f}", macro_f1=m['f1'], n_test=n, **extra)
+    return dict(method=name, accuracy=m['accuracy'], ci95=f"{lo:.3f}-{hi:.3f}", macro_f1=m['f1'], n_test=n, **kwargs)
 
 def shuffled(items:list, # the items (e.g. stored batches)
              seed:int=0, # shuffling seed
