@@ -4,13 +4,17 @@
 
 # %% auto #0
 __all__ = ['ChatTokenizer', 'chat_prompt', 'PeakRSS', 'wilson_interval', 'binomial_test', 'pool_hidden', 'frozen_features',
-           'LastBlockClassifier', 'response_loss', 'merged_model', 'pair_logprobs']
+           'cached_features', 'LastBlockClassifier', 'fit_probe', 'head_from_probe', 'accuracy_row', 'shuffled',
+           'sentiment_study', 'response_loss', 'merged_model', 'pair_logprobs']
 
 # %% ../nbs/07a_finetuning_real.ipynb #0a0e79f1
-import copy, math, os, threading
-import torch, torch.nn as nn, torch.nn.functional as F
+import copy, math, os, threading, time
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+from .core import seed_everything, fmt_time, Timer
 from .pretrained import render_chat
-from .finetuning import sft_collate, sequence_logprobs, preference_collate, LoRALinear
+from .training import Trainer
+from .finetuning import (sft_collate, sequence_logprobs, preference_collate, LoRALinear, classification_metrics, SequenceClassifier,
+                               apply_lora, finetune_config, train_losses)
 
 # %% ../nbs/07a_finetuning_real.ipynb #362db1e2
 class ChatTokenizer:
@@ -97,25 +101,68 @@ def frozen_features(model:nn.Module, # a `GPT`
                     mask:torch.Tensor, # (N, T) attention mask
                     batch_size:int=32, # sequences per forward pass
                     keep_block_inputs:bool=False, # also return, per batch, what enters the last block
-                   ) -> dict: # 'last', 'mean' (N, C) in the input order; 'blocks': list of dicts if asked
-    "Final hidden states pooled two ways, computed in length-sorted batches; optionally the last block's inputs."
+                    layers:tuple=(), # block indices whose outputs are also pooled (the residual stream, before any norm)
+                   ) -> dict: # 'last', 'mean' (N, C) in the input order; 'layers_last', 'layers_mean' (N, L, C) if `layers`; 'blocks' if asked
+    "Final hidden states pooled two ways, computed in length-sorted batches; optionally inner layers' and the last block's inputs."
     model.eval()
     order = torch.argsort(mask.sum(1), stable=True)
-    last, mean, blocks, seen = [], [], [], {}
-    hook = model.h[-1].register_forward_pre_hook(lambda mod, args, kw: seen.update(x=args[0], mask=kw.get('mask')), with_kwargs=True)
+    last, mean, blocks, seen, inner = [], [], [], {}, {i: [] for i in layers}
+    hooks = [model.h[-1].register_forward_pre_hook(lambda mod, args, kw: seen.update(x=args[0], mask=kw.get('mask')), with_kwargs=True)]
+    for i in layers: hooks.append(model.h[i].register_forward_hook(lambda mod, args, out, i=i: seen.update({i: out})))
     head, model.lm_head = model.lm_head, nn.Identity()                 # the forward now returns ln_f(x): (B, T, C)
     try:
         for j in order.split(batch_size):
             T = int(mask[j].sum(1).max())
             h = model(ids[j, :T], attention_mask=mask[j, :T])           # (b, T, C)
             l, m = pool_hidden(h, mask[j, :T]); last.append(l); mean.append(m)
+            for i in layers: inner[i].append(torch.stack(pool_hidden(seen[i], mask[j, :T]), 1))   # (b, 2, C)
             if keep_block_inputs: blocks.append(dict(x=seen['x'], mask=seen['mask'], attention_mask=mask[j, :T], index=j))
     finally:
-        model.lm_head = head; hook.remove()
+        model.lm_head = head
+        for hk in hooks: hk.remove()
     inv = torch.argsort(order)
     out = dict(last=torch.cat(last)[inv], mean=torch.cat(mean)[inv])
+    if layers:
+        z = torch.stack([torch.cat(inner[i])[inv] for i in layers], 1)  # (N, L, 2, C)
+        out['layers_last'], out['layers_mean'] = z[:, :, 0], z[:, :, 1]
     if keep_block_inputs: out['blocks'] = blocks
     return out
+
+def cached_features(cache:str|None, # a folder for the features, one file per chunk (None: compute, keep nothing)
+                    model:nn.Module, # a `GPT`
+                    ids:torch.Tensor, # (N, T) right-padded ids of every example
+                    mask:torch.Tensor, # (N, T) attention mask
+                    splits:dict, # {name: list of row indices}: features are computed per split
+                    chunk:int=256, # rows per stored chunk
+                    part:tuple|None=None, # (i, n): compute only chunks k with k % n == i (several processes share the work)
+                    **kwargs, # passed to `frozen_features`
+                   ) -> tuple[dict, dict]: # {name: `frozen_features` output} (only complete splits); how they were made
+    "`frozen_features` of each split in chunks, each stored in `cache` under a hash of its ids and arguments and loaded when present."
+    import hashlib
+    out, info, k = {}, dict(seconds=0.0, cpu_seconds=0.0, peak_GiB=0.0, chunks_computed=0, chunks_loaded=0, threads=torch.get_num_threads()), -1
+    for name, rows in splits.items():
+        rows, parts = list(rows), []
+        for s in range(0, len(rows), chunk):
+            k += 1; r = rows[s:s + chunk]
+            key = hashlib.sha256(repr((ids[r].tolist(), mask[r].tolist(), sorted(kwargs.items()))).encode()).hexdigest()[:16]
+            f = os.path.join(cache, f'{name}-{key}.pt') if cache else None
+            if f and os.path.exists(f): got = torch.load(f, weights_only=False); info['chunks_loaded'] += 1
+            elif part is not None and k % part[1] != part[0]: parts.append(None); continue
+            else:
+                t0, c0 = time.time(), time.process_time()
+                with PeakRSS() as pk: feats = frozen_features(model, ids[r], mask[r], **kwargs)
+                got = dict(features=feats, seconds=time.time() - t0, cpu_seconds=time.process_time() - c0, peak_GiB=pk.gib)
+                info['chunks_computed'] += 1
+                if f:
+                    os.makedirs(cache, exist_ok=True); torch.save(got, f + '.tmp'); os.replace(f + '.tmp', f)
+            for b in got['features'].get('blocks', []): b['index'] = b['index'] + s   # row numbers within the split
+            for q in ('seconds', 'cpu_seconds'): info[q] += got[q]
+            info['peak_GiB'] = max(info['peak_GiB'], got['peak_GiB'])
+            parts.append(got['features'])
+        if any(p is None for p in parts): continue
+        out[name] = {q: [b for p in parts for b in p[q]] if q == 'blocks' else torch.cat([p[q] for p in parts]) for q in parts[0]}
+    info['loaded'] = info['chunks_computed'] == 0
+    return out, info
 
 # %% ../nbs/07a_finetuning_real.ipynb #490714a8
 class LastBlockClassifier(nn.Module):
@@ -137,6 +184,142 @@ class LastBlockClassifier(nn.Module):
         "Class logits."
         last, mean = pool_hidden(self.ln_f(self.block(x, mask=mask)), attention_mask)
         return self.head(last if self.pool == 'last' else mean)
+
+# %% ../nbs/07a_finetuning_real.ipynb #2d890fb1
+def fit_probe(X_tr, # (n, d) training features (array or tensor)
+              y_tr, # (n,) training labels
+              X_va, # (m, d) validation features: they choose C
+              y_va, # (m,) validation labels
+              Cs:tuple=(0.001, 0.01, 0.1, 1.0), # inverse regularisation strengths tried
+             ) -> tuple: # the fitted pipeline (standardise, then logistic regression), its C, its validation accuracy
+    "A logistic-regression probe on standardised features, C chosen on the validation rows (scikit-learn)."
+    from sklearn.linear_model import LogisticRegression           # scikit-learn is a dev dependency: imported where used
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X_tr, X_va = (np.asarray(x, dtype=np.float32) for x in (X_tr, X_va)); y_tr, y_va = np.asarray(y_tr), np.asarray(y_va)
+    best = None
+    for C in Cs:
+        m = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(X_tr, y_tr)
+        acc = float((m.predict(X_va) == y_va).mean())
+        if best is None or acc > best[2]: best = (m, C, acc)
+    return best
+
+def head_from_probe(head:nn.Linear, # a 2-way linear head, overwritten
+                    probe, # a binary scikit-learn pipeline from `fit_probe` (StandardScaler + LogisticRegression)
+                   ):
+    "Copy a binary standardised logistic regression into a 2-way linear head (logit 0 fixed at 0)."
+    sc, lr = probe[0], probe[-1]
+    w = lr.coef_[0] / sc.scale_; b = lr.intercept_[0] - (w * sc.mean_).sum()
+    with torch.no_grad():
+        head.weight.zero_(); head.bias.zero_()
+        head.weight[1] = torch.as_tensor(w, dtype=head.weight.dtype); head.bias[1] = float(b)
+
+def accuracy_row(name:str, # the method's name
+                 y_true:torch.Tensor, # (N,) true class ids
+                 y_pred:torch.Tensor, # (N,) predicted class ids
+                 **kwargs, # more columns (trainable, cpu_seconds, peak_GiB, ...)
+                ) -> dict:
+    "One row of a results table: accuracy with its 95% Wilson interval and macro F1."
+    m = classification_metrics(torch.as_tensor(y_true), torch.as_tensor(y_pred)); k, n = int(round(m['accuracy'] * len(y_true))), len(y_true)
+    lo, hi = wilson_interval(k, n)
+    return dict(method=name, accuracy=m['accuracy'], ci95=f"{lo:.3f}-{hi:.3f}", macro_f1=m['f1'], n_test=n, **kwargs)
+
+def shuffled(items:list, # the items (e.g. stored batches)
+             seed:int=0, # shuffling seed
+            ):
+    "The items in a fresh random order every pass, forever (the `Trainer` draws what it needs)."
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        for j in torch.randperm(len(items), generator=g).tolist(): yield items[j]
+
+def sentiment_study(model:nn.Module, # a `GPT` (left unchanged: the fine-tuned variants train copies)
+                    ids:torch.Tensor, # (N, T) right-padded ids of every review (prompt included)
+                    mask:torch.Tensor, # (N, T) attention mask
+                    y:torch.Tensor, # (N,) class ids
+                    splits:dict, # 'train', 'valid', 'test': row indices
+                    block_steps:int, # steps of the last-block variant
+                    lora_steps:int, # steps of the LoRA variant (0: skip it)
+                    B:int=16, # batch size of both fine-tuned variants
+                    lora_targets:tuple=('q_proj', 'v_proj'), # the linear layers LoRA adapts
+                    seed:int=0, # seed for data order and initialisation
+                    cache:str|None=None, # a folder for the frozen features (see `cached_features`)
+                    part:tuple|None=None, # (i, n): only compute this share of the features and stop (see `cached_features`)
+                    log=print, # progress messages
+                   ) -> tuple[list, nn.Module|None, dict]: # result rows, the LoRA classifier, timings and choices
+    "Section 1: linear probes (last token, mean, the best inner block on validation), the last block, LoRA; test accuracy of each."
+    seed_everything(seed)
+    tr, va, te = (list(splits[k]) for k in ('train', 'valid', 'test'))
+    L, C = model.config.n_layer, model.config.n_embd
+    feats, info = cached_features(cache, model, ids, mask, dict(train=tr, valid=va, test=te), part=part, keep_block_inputs=True, layers=tuple(range(L)))
+    if part is not None: return [], None, dict(features=info)
+    log(f"features of {len(tr)} + {len(va)} + {len(te)} reviews: {fmt_time(info['cpu_seconds'])} of CPU time, {fmt_time(info['seconds'])} wall, "
+        f"peak {info['peak_GiB']:.2f} GiB" + (" (computed earlier, loaded from the cache)" if info['loaded'] else ""))
+    ytr, yva, yte = y[tr].numpy(), y[va].numpy(), y[te]
+    per_row = info['cpu_seconds'] / (len(tr) + len(va) + len(te))
+    t_feat = per_row * (len(tr) + len(va))                              # the forward passes a probe's training needs
+    rows, probes, notes = [], {}, dict(features=info)
+    def probe_row(name, get):
+        c0 = time.process_time(); p, c, acc = fit_probe(get('train'), ytr, get('valid'), yva)
+        rows.append(accuracy_row(name, yte, torch.as_tensor(p.predict(np.asarray(get('test'), dtype=np.float32))), trainable=C + 1, cpu_seconds=round(t_feat + time.process_time() - c0, 1),
+                                 peak_GiB=round(info['peak_GiB'], 2), valid_accuracy=acc, probe_C=c))
+        return p
+    probes['last'] = probe_row('linear probe, last token', lambda s: feats[s]['last'])
+    probes['mean'] = probe_row('linear probe, mean-pooled', lambda s: feats[s]['mean'])
+    # which inner block's output is the best feature? chosen on the validation reviews only (C fixed at 0.01 for the search)
+    c0 = time.process_time()
+    score = {(pool, i): fit_probe(feats['train'][f'layers_{pool}'][:, i], ytr, feats['valid'][f'layers_{pool}'][:, i], yva, Cs=(0.01,))[2]
+             for pool in ('last', 'mean') for i in range(L)}
+    pool, i = max(score, key=score.get)
+    t_search = time.process_time() - c0
+    notes.update(layer_search_cpu_seconds=t_search, best_block=i + 1, best_pool=pool,
+                 valid_by_block={f'{p}{j + 1}': round(s, 4) for (p, j), s in score.items()})
+    probe_row(f"linear probe, {'last token' if pool == 'last' else 'mean-pooled'}, block {i + 1} of {L} (best on validation)",
+              lambda s: feats[s][f'layers_{pool}'][:, i])
+    rows[-1]['cpu_seconds'] = round(rows[-1]['cpu_seconds'] + t_search, 1)
+    log(f"probes done; best inner block on validation: {pool} {i + 1} ({score[(pool, i)]:.3f})")
+    # last block only, on the stored inputs of the last block
+    if block_steps:
+        lb = LastBlockClassifier(copy.deepcopy(model.h[-1]), copy.deepcopy(model.ln_f), 2)
+        head_from_probe(lb.head, probes['last'])
+        for b in feats['train']['blocks']: b['y'] = y[tr][b['index']]
+        def lb_loss(m, b): return F.cross_entropy(m(b['x'], b['mask'], b['attention_mask']), b['y'])
+        c0 = time.process_time()
+        with PeakRSS() as pk, Timer() as t:
+            Trainer(lb, shuffled(feats['train']['blocks'], seed), finetune_config(block_steps, 1e-4, 0, device='cpu', dtype='float32'),
+                    loss_fn=lb_loss, progress=False).fit()
+        c_lb = time.process_time() - c0
+        lb.eval(); pred = torch.zeros(len(te), dtype=torch.long)
+        with torch.no_grad():
+            for b in feats['test']['blocks']: pred[b['index']] = lb(b['x'], b['mask'], b['attention_mask']).argmax(-1)
+        rows.append(accuracy_row(f'last block only (+ norm, head), {block_steps} steps of {B}', yte, pred,
+                                 trainable=sum(p.numel() for p in lb.parameters()), cpu_seconds=round(t_feat + c_lb, 1), peak_GiB=round(pk.gib, 2)))
+        log(f"last block: {fmt_time(c_lb)} of CPU time, {fmt_time(t.elapsed)} wall")
+    clf = None
+    if lora_steps:
+        clf = SequenceClassifier(copy.deepcopy(model), 2)
+        apply_lora(clf.backbone, list(lora_targets), r=8, alpha=16)
+        head_from_probe(clf.head, probes['last'])
+        def batches():
+            g = torch.Generator().manual_seed(seed)
+            while True:
+                for j in torch.tensor(tr)[torch.randperm(len(tr), generator=g)].split(B):
+                    T = int(mask[j].sum(1).max()); yield ids[j, :T], mask[j, :T], y[j]
+        def cls_loss(m, b): return F.cross_entropy(m(b[0], b[1]), b[2])
+        c0 = time.process_time()
+        with PeakRSS() as pk, Timer() as t:
+            hist = Trainer(clf, batches(), finetune_config(lora_steps, 2e-4, 0, device='cpu', dtype='float32'), loss_fn=cls_loss, progress=False).fit()
+        c_lora = time.process_time() - c0
+        clf.eval(); pred = torch.zeros(len(te), dtype=torch.long)
+        with torch.no_grad():
+            for j in torch.arange(len(te)).split(64):
+                k = torch.tensor(te)[j]; T = int(mask[k].sum(1).max())
+                pred[j] = clf(ids[k, :T], mask[k, :T]).argmax(-1)
+        rows.append(accuracy_row(f"LoRA r=8 ({', '.join(n.split('_')[0] for n in lora_targets)}) + head, {lora_steps} steps of {B}", yte, pred,
+                                 trainable=sum(p.numel() for p in clf.parameters() if p.requires_grad),
+                                 cpu_seconds=round(t_feat + c_lora, 1), peak_GiB=round(pk.gib, 2)))
+        notes['lora_losses'] = train_losses(hist)
+        log(f"LoRA: {fmt_time(c_lora)} of CPU time, {fmt_time(t.elapsed)} wall")
+    return rows, clf, notes
 
 # %% ../nbs/07a_finetuning_real.ipynb #32f9995e
 @torch.no_grad()

@@ -210,3 +210,60 @@ def test_bench_finetuning_runs_small():
                        capture_output=True, text=True, cwd=root, timeout=600)
     assert p.returncode == 0, p.stderr
     assert all(f'\n{m} ' in p.stdout for m in ('full', 'last', 'lora')) and 'peak GiB' in p.stdout
+
+
+def padded_batch(n=7, T=10, seed=0):
+    "n right-padded random sequences of 3..T tokens, with their attention mask."
+    g = torch.Generator().manual_seed(seed)
+    lens = torch.randint(3, T + 1, (n,), generator=g)
+    ids, mask = torch.full((n, T), PAD), torch.zeros(n, T, dtype=torch.long)
+    for i, k in enumerate(lens.tolist()): ids[i, :k] = torch.randint(256, (k,), generator=g); mask[i, :k] = 1
+    return ids, mask
+
+
+def test_cached_features_chunks_match_one_pass_and_reload(tmp_path):
+    "Features computed in chunks (and shared between 'processes' by `part`) equal one pass; a second call only loads."
+    from llm_nb.finetune_real import cached_features, frozen_features
+    m, (ids, mask) = tiny_llama(), padded_batch()
+    splits = dict(a=[3, 0, 2, 6, 5], b=[1, 4])
+    kw = dict(layers=(0, 1), keep_block_inputs=True)
+    half, _ = cached_features(tmp_path, m, ids, mask, splits, chunk=2, part=(0, 2), **kw)
+    assert not half                                                   # chunks 1 and 3 are missing: no split is complete
+    got, info = cached_features(tmp_path, m, ids, mask, splits, chunk=2, **kw)
+    assert (info['chunks_computed'], info['chunks_loaded']) == (2, 2)
+    for name, rows in splits.items():
+        want = frozen_features(m, ids[rows], mask[rows], **kw)
+        for k in ('last', 'mean', 'layers_last', 'layers_mean'): torch.testing.assert_close(got[name][k], want[k], atol=1e-5, rtol=1e-5)
+        assert sorted(i for b in got[name]['blocks'] for i in b['index'].tolist()) == list(range(len(rows)))
+    again, info = cached_features(tmp_path, m, ids, mask, splits, chunk=2, **kw)
+    assert info['loaded'] and info['chunks_loaded'] == 4
+    torch.testing.assert_close(again['a']['mean'], got['a']['mean'])
+
+
+def test_head_from_probe_gives_the_probes_decision():
+    "A standardised logistic-regression probe copied into a linear head decides exactly as the probe."
+    pytest.importorskip('sklearn.linear_model')
+    from llm_nb.finetune_real import fit_probe, head_from_probe
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(80, 6, generator=g) * torch.arange(1., 7.) + 5
+    y = (X[:, 0] / 1 - X[:, 3] / 4 + torch.randn(80, generator=g) > 0).long()
+    probe, C, acc = fit_probe(X[:60], y[:60], X[60:], y[60:])
+    assert 0 <= acc <= 1 and C in (0.001, 0.01, 0.1, 1.0)
+    head = nn.Linear(6, 2); head_from_probe(head, probe)
+    with torch.no_grad(): z = head(X)
+    torch.testing.assert_close((z[:, 1] - z[:, 0]).double(), torch.as_tensor(probe.decision_function(X.numpy())).double(), atol=1e-4, rtol=1e-4)
+
+
+def test_sentiment_study_runs_every_variant_and_trains_only_what_it_says():
+    "Probes, the last block and LoRA on a tiny model: one row each, accuracies in [0, 1], LoRA moves only adapters and head."
+    pytest.importorskip('sklearn.linear_model')
+    from llm_nb.finetune_real import sentiment_study
+    m, (ids, mask) = tiny_llama(), padded_batch(n=24, seed=1)
+    y = torch.arange(24) % 2
+    before = copy.deepcopy(m.state_dict())
+    rows, clf, notes = sentiment_study(m, ids, mask, y, dict(train=list(range(12)), valid=list(range(12, 18)), test=list(range(18, 24))),
+                                       block_steps=2, lora_steps=2, B=4, log=lambda s: None)
+    assert len(rows) == 5 and all(0 <= r['accuracy'] <= 1 and r['n_test'] == 6 for r in rows)
+    assert 1 <= notes['best_block'] <= 2 and len(notes['valid_by_block']) == 4 and len(notes['lora_losses']) == 2
+    assert all('lora_' in n or n.startswith('head.') for n, p in clf.named_parameters() if p.requires_grad)
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())   # the model passed in is left unchanged
