@@ -11,13 +11,12 @@ __all__ = ['GGUF_MAGIC', 'GGUF_DEFAULT_ALIGNMENT', 'GGML_TYPES', 'GGML_TYPE_IDS'
            'tokenizer_from_text', 'load', 'chat_ids', 'chat', 'export_gguf']
 
 # %% ../nbs/06a_pretrained.ipynb #93d85b02
-import struct
+import dataclasses, struct, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, gguf
 from .transformer import GPT, GPTConfig
 from .positions import RotaryEmbedding
-import dataclasses, tempfile
 from .bpe import BPETokenizer, GPT2_PATTERN, bytes_to_unicode, load_tokenizer
 from .hf_gpt2 import gpt2_to_hf_state_dict, gpt2_from_hf_state_dict
 from .generation import stream as _stream
