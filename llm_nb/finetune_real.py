@@ -12,7 +12,7 @@ import copy, math, os, threading, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import seed_everything, fmt_time, Timer
 from .pretrained import render_chat
-from .training import Trainer
+from .training import Trainer, to_device
 from .finetuning import (sft_collate, sequence_logprobs, preference_collate, LoRALinear, classification_metrics, SequenceClassifier,
                                apply_lora, finetune_config, train_losses)
 
@@ -49,18 +49,24 @@ def _rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 class PeakRSS:
-    "Context manager: the process's peak resident memory (bytes) while the block runs, sampled in a thread."
+    "Context manager: the peak memory (bytes) while the block runs: the process's resident memory, or a CUDA device's allocated memory."
     def __init__(self,
                  interval:float=0.02, # seconds between samples
+                 device=None, # a CUDA device: measure its peak allocated memory instead of the process's RSS
                 ):
         self.interval, self.start, self.peak = interval, 0, 0
+        self.cuda = device is not None and torch.device(device).type == 'cuda'
     def _watch(self):
         while not self._stop.wait(self.interval): self.peak = max(self.peak, _rss())
     def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.start = self.peak = torch.cuda.memory_allocated()
+            return self
         self.start = self.peak = _rss()
         self._stop = threading.Event(); self._t = threading.Thread(target=self._watch, daemon=True); self._t.start()
         return self
     def __exit__(self, *exc):
+        if self.cuda: torch.cuda.synchronize(); self.peak = torch.cuda.max_memory_allocated(); return
         self._stop.set(); self._t.join(); self.peak = max(self.peak, _rss())
     @property
     def gib(self) -> float:
@@ -92,7 +98,7 @@ def pool_hidden(h:torch.Tensor, # (B, T, C) hidden states of right-padded sequen
                ) -> tuple[torch.Tensor, torch.Tensor]: # last real token (B, C), mean over real tokens (B, C)
     "Last-token and mean pooling of hidden states."
     m = attention_mask.to(h.dtype)
-    last = h[torch.arange(h.shape[0]), attention_mask.sum(1).long() - 1]
+    last = h[torch.arange(h.shape[0], device=h.device), attention_mask.sum(1).long() - 1]
     return last, (h * m[..., None]).sum(1) / m.sum(1, keepdim=True)
 
 @torch.no_grad()
@@ -104,7 +110,7 @@ def frozen_features(model:nn.Module, # a `GPT`
                     layers:tuple=(), # block indices whose outputs are also pooled (the residual stream, before any norm)
                    ) -> dict: # 'last', 'mean' (N, C) in the input order; 'layers_last', 'layers_mean' (N, L, C) if `layers`; 'blocks' if asked
     "Final hidden states pooled two ways, computed in length-sorted batches; optionally inner layers' and the last block's inputs."
-    model.eval()
+    model.eval(); dev = next(model.parameters()).device
     order = torch.argsort(mask.sum(1), stable=True)
     last, mean, blocks, seen, inner = [], [], [], {}, {i: [] for i in layers}
     hooks = [model.h[-1].register_forward_pre_hook(lambda mod, args, kw: seen.update(x=args[0], mask=kw.get('mask')), with_kwargs=True)]
@@ -113,10 +119,11 @@ def frozen_features(model:nn.Module, # a `GPT`
     try:
         for j in order.split(batch_size):
             T = int(mask[j].sum(1).max())
-            h = model(ids[j, :T], attention_mask=mask[j, :T])           # (b, T, C)
-            l, m = pool_hidden(h, mask[j, :T]); last.append(l); mean.append(m)
-            for i in layers: inner[i].append(torch.stack(pool_hidden(seen[i], mask[j, :T]), 1))   # (b, 2, C)
-            if keep_block_inputs: blocks.append(dict(x=seen['x'], mask=seen['mask'], attention_mask=mask[j, :T], index=j))
+            mj = mask[j, :T].to(dev)
+            h = model(ids[j, :T].to(dev), attention_mask=mj)            # (b, T, C) on the model's device
+            l, m = pool_hidden(h, mj); last.append(l.cpu()); mean.append(m.cpu())
+            for i in layers: inner[i].append(torch.stack(pool_hidden(seen[i], mj), 1).cpu())   # (b, 2, C)
+            if keep_block_inputs: blocks.append(dict(x=seen['x'].cpu(), mask=to_device(seen['mask'], 'cpu'), attention_mask=mask[j, :T], index=j))
     finally:
         model.lm_head = head
         for hk in hooks: hk.remove()
@@ -175,7 +182,7 @@ class LastBlockClassifier(nn.Module):
                 ):
         super().__init__()
         self.block, self.ln_f, self.pool = block, ln_f, pool
-        self.head = nn.Linear(ln_f.weight.shape[0], n_classes)
+        self.head = nn.Linear(ln_f.weight.shape[0], n_classes, device=ln_f.weight.device)   # beside the block
     def forward(self,
                 x:torch.Tensor, # (B, T, C) what enters the last block
                 mask:torch.Tensor|None, # the attention mask the GPT built for that batch
@@ -249,7 +256,7 @@ def sentiment_study(model:nn.Module, # a `GPT` (left unchanged: the fine-tuned v
     "Section 1: linear probes (last token, mean, the best inner block on validation), the last block, LoRA; test accuracy of each."
     seed_everything(seed)
     tr, va, te = (list(splits[k]) for k in ('train', 'valid', 'test'))
-    L, C = model.config.n_layer, model.config.n_embd
+    L, C, dev = model.config.n_layer, model.config.n_embd, next(model.parameters()).device
     feats, info = cached_features(cache, model, ids, mask, dict(train=tr, valid=va, test=te), part=part, keep_block_inputs=True, layers=tuple(range(L)))
     if part is not None: return [], None, dict(features=info)
     log(f"features of {len(tr)} + {len(va)} + {len(te)} reviews: {fmt_time(info['cpu_seconds'])} of CPU time, {fmt_time(info['seconds'])} wall, "
@@ -284,15 +291,15 @@ def sentiment_study(model:nn.Module, # a `GPT` (left unchanged: the fine-tuned v
         for b in feats['train']['blocks']: b['y'] = y[tr][b['index']]
         def lb_loss(m, b): return F.cross_entropy(m(b['x'], b['mask'], b['attention_mask']), b['y'])
         c0 = time.process_time()
-        with PeakRSS() as pk, Timer() as t:
-            Trainer(lb, shuffled(feats['train']['blocks'], seed), finetune_config(block_steps, 1e-4, 0, device='cpu', dtype='float32'),
+        with PeakRSS(device=dev) as pk, Timer() as t:
+            Trainer(lb, shuffled(feats['train']['blocks'], seed), finetune_config(block_steps, 1e-4, 0, device=str(dev), dtype='float32'),
                     loss_fn=lb_loss, progress=False).fit()
         c_lb = time.process_time() - c0
         lb.eval(); pred = torch.zeros(len(te), dtype=torch.long)
         with torch.no_grad():
-            for b in feats['test']['blocks']: pred[b['index']] = lb(b['x'], b['mask'], b['attention_mask']).argmax(-1)
+            for b in feats['test']['blocks']: pred[b['index']] = lb(*to_device((b['x'], b['mask'], b['attention_mask']), dev)).argmax(-1).cpu()
         rows.append(accuracy_row(f'last block only (+ norm, head), {block_steps} steps of {B}', yte, pred,
-                                 trainable=sum(p.numel() for p in lb.parameters()), cpu_seconds=round(t_feat + c_lb, 1), peak_GiB=round(pk.gib, 2)))
+                                 trainable=sum(p.numel() for p in lb.parameters()), cpu_seconds=round(t_feat + c_lb, 1), seconds=round(t.elapsed, 1), peak_GiB=round(pk.gib, 2)))
         log(f"last block: {fmt_time(c_lb)} of CPU time, {fmt_time(t.elapsed)} wall")
     clf = None
     if lora_steps:
@@ -306,17 +313,17 @@ def sentiment_study(model:nn.Module, # a `GPT` (left unchanged: the fine-tuned v
                     T = int(mask[j].sum(1).max()); yield ids[j, :T], mask[j, :T], y[j]
         def cls_loss(m, b): return F.cross_entropy(m(b[0], b[1]), b[2])
         c0 = time.process_time()
-        with PeakRSS() as pk, Timer() as t:
-            hist = Trainer(clf, batches(), finetune_config(lora_steps, 2e-4, 0, device='cpu', dtype='float32'), loss_fn=cls_loss, progress=False).fit()
+        with PeakRSS(device=dev) as pk, Timer() as t:
+            hist = Trainer(clf, batches(), finetune_config(lora_steps, 2e-4, 0, device=str(dev), dtype='float32'), loss_fn=cls_loss, progress=False).fit()
         c_lora = time.process_time() - c0
         clf.eval(); pred = torch.zeros(len(te), dtype=torch.long)
         with torch.no_grad():
             for j in torch.arange(len(te)).split(64):
                 k = torch.tensor(te)[j]; T = int(mask[k].sum(1).max())
-                pred[j] = clf(ids[k, :T], mask[k, :T]).argmax(-1)
+                pred[j] = clf(ids[k, :T].to(dev), mask[k, :T].to(dev)).argmax(-1).cpu()
         rows.append(accuracy_row(f"LoRA r=8 ({', '.join(n.split('_')[0] for n in lora_targets)}) + head, {lora_steps} steps of {B}", yte, pred,
                                  trainable=sum(p.numel() for p in clf.parameters() if p.requires_grad),
-                                 cpu_seconds=round(t_feat + c_lora, 1), peak_GiB=round(pk.gib, 2)))
+                                 cpu_seconds=round(t_feat + c_lora, 1), seconds=round(t.elapsed, 1), peak_GiB=round(pk.gib, 2)))
         notes['lora_losses'] = train_losses(hist)
         log(f"LoRA: {fmt_time(c_lora)} of CPU time, {fmt_time(t.elapsed)} wall")
     return rows, clf, notes
@@ -329,9 +336,9 @@ def response_loss(model:nn.Module, # a `GPT`
                   batch_size:int=8, # sequences per forward pass
                  ) -> float:
     "Mean cross-entropy per response token over the whole data set (token-weighted, prompt and padding excluded)."
-    model.eval(); total, n = 0.0, 0
+    model.eval(); total, n, dev = 0.0, 0, next(model.parameters()).device
     for s in range(0, len(ds), batch_size):
-        b = sft_collate([ds[i] for i in range(s, min(s + batch_size, len(ds)))], pad_id)
+        b = to_device(sft_collate([ds[i] for i in range(s, min(s + batch_size, len(ds)))], pad_id), dev)
         logits = model(b['input_ids'], attention_mask=b['attention_mask'])              # (B, T, V)
         k = int((b['labels'] != -100).sum())
         total += F.cross_entropy(logits.flatten(0, 1).float(), b['labels'].flatten(), ignore_index=-100, reduction='sum').item(); n += k
@@ -357,8 +364,8 @@ def pair_logprobs(model:nn.Module, # a `GPT`
                   batch_size:int=8, # pairs per forward pass
                  ) -> tuple[torch.Tensor, torch.Tensor]: # (N,) log p(chosen | prompt), (N,) log p(rejected | prompt)
     "Summed response log-probabilities of every chosen and rejected answer in `ds`."
-    model.eval(); ch, rj = [], []
+    model.eval(); ch, rj, dev = [], [], next(model.parameters()).device
     for s in range(0, len(ds), batch_size):
-        b = preference_collate([ds[i] for i in range(s, min(s + batch_size, len(ds)))], pad_id)
-        ch.append(sequence_logprobs(model, b['chosen'])); rj.append(sequence_logprobs(model, b['rejected']))
+        b = to_device(preference_collate([ds[i] for i in range(s, min(s + batch_size, len(ds)))], pad_id), dev)
+        ch.append(sequence_logprobs(model, b['chosen']).cpu()); rj.append(sequence_logprobs(model, b['rejected']).cpu())
     return torch.cat(ch), torch.cat(rj)

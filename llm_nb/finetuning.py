@@ -81,7 +81,8 @@ class SequenceClassifier(nn.Module):
         self.kind = 'bert' if isinstance(backbone, BERT) else 'gpt'
         if self.kind == 'gpt': backbone.lm_head = nn.Identity()            # forward now returns (B, T, C) hidden states
         self.backbone, self.drop = backbone, nn.Dropout(dropout)
-        self.head = nn.Linear(backbone.config.n_embd, n_classes)
+        w = next(backbone.parameters())
+        self.head = nn.Linear(backbone.config.n_embd, n_classes, device=w.device, dtype=w.dtype)   # beside the backbone
 
     def features(self,
                  idx:torch.Tensor, # (B, T) right-padded ids
@@ -237,8 +238,9 @@ class LoRALinear(nn.Module):
         if r < 1: raise ValueError(f"LoRA rank r must be >= 1, got {r}")
         self.base, self.r, self.alpha, self.scaling, self.merged = base, r, alpha, alpha / r, False
         for p in base.parameters(): p.requires_grad = False
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        w = base.weight                                               # the adapters live where the layer lives (device, dtype)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, device=w.device, dtype=w.dtype))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, device=w.device, dtype=w.dtype))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))              # as nn.Linear (and the LoRA reference code)
         self.drop = nn.Dropout(dropout)
 

@@ -23,7 +23,7 @@ def _flags(source:str) -> set:
 def _digest(source) -> str:
     return hashlib.sha256((''.join(source) if isinstance(source, list) else source).encode()).hexdigest()[:16]
 
-def run(nbs, out, skip=('slow',)):
+def run(nbs, out, skip=('slow',), skip_ids=()):
     "Execute each notebook, cell by cell (errors recorded, not fatal), and save the `#| gpu` cells' outputs to `out`."
     from execnb.shell import CaptureShell
     from execnb.nbio import read_nb
@@ -38,7 +38,7 @@ def run(nbs, out, skip=('slow',)):
         os.chdir(nb_path.parent)
         sh, t0, cells, errors = CaptureShell(), time.time(), {}, []
         for c in nb.cells:
-            if c.cell_type != 'code' or 'nbdev_export(' in c.source or set(skip) & _flags(c.source): continue
+            if c.cell_type != 'code' or 'nbdev_export(' in c.source or set(skip) & _flags(c.source) or c.get('id') in skip_ids: continue
             is_gpu = 'gpu' in _flags(c.source)
             t1 = time.time()
             outs = sh.run(c.source)
@@ -73,7 +73,8 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run'); r.add_argument('nbs', nargs='+'); r.add_argument('--out', required=True)
+    r.add_argument('--skip', default='', help='comma-separated ids of CPU cells to leave out (long ones the GPU cells do not need)')
     a_ = sub.add_parser('apply'); a_.add_argument('json'); a_.add_argument('--nbs', default='nbs')
     a = ap.parse_args()
-    if a.cmd == 'run': run(a.nbs, a.out)
+    if a.cmd == 'run': run(a.nbs, a.out, skip_ids=set(filter(None, a.skip.split(','))))
     else: apply(a.json, a.nbs)
