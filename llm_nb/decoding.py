@@ -124,6 +124,7 @@ def speculative_generate(target, # the large model whose distribution we want
                          use_cache:bool=True, # reuse and crop both models' KV caches
                          generator:torch.Generator|None=None, # for reproducible sampling
                          return_stats:bool=False, # also return a dict: rounds, drafted, accepted, acceptance rate
+                         trace:list|None=None, # if a list, one dict per round is appended to it: what was drafted, checked, accepted, emitted
                         ):
     "Sample from `target` with proposals from `draft` (Leviathan et al. 2023): same distribution, fewer target calls."
     check_number('num_draft_tokens', num_draft_tokens, 1, integer=True)
@@ -142,9 +143,9 @@ def speculative_generate(target, # the large model whose distribution we want
     stats = dict(rounds=0, drafted=0, accepted=0)
     while ids.size(1) - T0 < max_new_tokens:
         gamma = min(num_draft_tokens, max_new_tokens - (ids.size(1) - T0))
-        n = ids.size(1)
+        n, accepted0 = ids.size(1), stats['accepted']
         # 1. the draft proposes gamma tokens
-        seq, qs = ids, []
+        seq, qs, ps, us = ids, [], [], []
         for _ in range(gamma):
             q = dist(drf(seq, keep=1)[0, -1], seq)
             x = torch.multinomial(q, 1, generator=generator) if sample else q.argmax().view(1)
@@ -154,13 +155,14 @@ def speculative_generate(target, # the large model whose distribution we want
         tl = tl[-(gamma + 1):]
         new = []
         for i in range(gamma + 1):
-            p = dist(tl[i], seq[:, :n + i])
+            p = dist(tl[i], seq[:, :n + i]); ps.append(p)
             if i == gamma:                                                       # all accepted: a bonus token from p
                 new.append(int(torch.multinomial(p, 1, generator=generator)) if sample else int(p.argmax())); break
             x = int(seq[0, n + i])
             if sample:
                 q = qs[i]
-                if torch.rand(1, generator=generator).item() * q[x].item() < p[x].item():   # accept with prob min(1, p/q)
+                u = torch.rand(1, generator=generator).item(); us.append(u)
+                if u * q[x].item() < p[x].item():                                          # accept with prob min(1, p/q)
                     new.append(x); stats['accepted'] += 1
                 else:
                     r = (p - q).clamp(min=0)
@@ -174,6 +176,11 @@ def speculative_generate(target, # the large model whose distribution we want
         for j, t in enumerate(new):
             if t in eos: new = new[:j + 1]; break
         ids = torch.cat([ids, torch.tensor([new], device=ids.device)], 1)[:, :T0 + max_new_tokens]
+        if trace is not None:                                                    # q and p: probabilities when sampling, scores when greedy
+            drafted = seq[0, n:].tolist()
+            trace.append(dict(drafted=drafted, q=[qs[i][x].item() for i, x in enumerate(drafted)],
+                              p=[ps[i][x].item() for i, x in enumerate(drafted[:len(ps)])], u=us,
+                              accepted=stats['accepted'] - accepted0, emitted=ids[0, n:].tolist()))
         tgt.crop(ids.size(1) - 1); drf.crop(ids.size(1) - 1)
         if new[-1] in eos: break
     stats['acceptance_rate'] = stats['accepted'] / max(stats['drafted'], 1)

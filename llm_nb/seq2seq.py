@@ -6,10 +6,10 @@
 __all__ = ['SPECIALS', 'split_pairs', 'reference_groups', 'train_tokenizer', 'TranslationPairs', 'collate_pairs',
            'label_smoothed_loss', 'noam_lr', 'LSTMState', 'BahdanauSeq2Seq', 'check_no_future_leak',
            'check_padding_invariance', 'TrainResult', 'train_seq2seq', 'DecoderOnly', 'translate',
-           'evaluate_translation', 'cross_attention']
+           'evaluate_translation', 'cross_attention', 'split_words', 'unseen_forms']
 
 # %% ../nbs/09_translation.ipynb #784f3017
-import random, time
+import random, re, time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -375,3 +375,17 @@ def cross_attention(model:Seq2SeqTransformer, # a trained encoder–decoder Tran
     finally:
         for h in hooks: h.remove()
     return weights
+
+# %% ../nbs/09_translation.ipynb #b3ace835
+def split_words(s:str, # a sentence in a language written with spaces (French, English, ...)
+               )->list: # its words, lower-cased, in order
+    "Lower-cased words of `s`: letters, digits, apostrophes and hyphens stay together ('vas-tu', \"c'est\"); other punctuation is dropped."
+    return re.findall(r"[\w'-]+", s.lower())
+
+def unseen_forms(train_pairs:Sequence[dict], # training rows with the target language under `lang`
+                 refs:Sequence[str], # reference translations
+                 lang:str='fr', # the key of the target side in `train_pairs`
+                )->list: # sorted, without repeats
+    "The words of `refs` (by `split_words`) that occur in no training target: a model cannot learn to produce them from these pairs."
+    seen = {w for p in train_pairs for w in split_words(p[lang])}
+    return sorted({w for r in refs for w in split_words(r) if w not in seen})

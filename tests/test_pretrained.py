@@ -145,6 +145,40 @@ def test_export_refuses_what_gguf_cannot_hold(tmp_path):
     with pytest.raises(ValueError, match="'llama'.*'gpt2'"): export_gguf(GPT(cfg), tmp_path/'x.gguf')
     assert not (tmp_path/'x.gguf').exists()
 
+def _rewrite_gguf(src, dst, edit):
+    "Copy the GGUF file `src` to `dst` with gguf's own reader and writer, every tensor passed through `edit(name, array)` (None drops it)."
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    r = GGUFReader(src)
+    w = GGUFWriter(str(dst), r.fields['general.architecture'].contents())
+    for key, f in r.fields.items():
+        if key.startswith('GGUF.') or key == 'general.architecture': continue     # the writer writes these itself
+        sub = f.types[1] if f.types[0] == GGUFValueType.ARRAY else None
+        w.add_key_value(key, f.contents(), f.types[0], sub_type=sub)
+    for t in r.tensors:
+        a = edit(t.name, np.array(t.data))
+        if a is not None: w.add_tensor(t.name, a)
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    return dst
+
+def test_bad_gpt2_input(tmp_path):
+    "A damaged gpt2-architecture GGUF (a tensor missing, a tensor of the wrong shape) is refused with an error that names the tensor."
+    from llm_nb.tokenization import CharTokenizer
+    tok = CharTokenizer.from_text('To be, or not to be: that is the question.')
+    torch.manual_seed(0)
+    small = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=16, bias=True, tie_embeddings=False)).eval()
+    good = export_gguf(small, tmp_path/'good.gguf', tok)
+    assert read_gguf(good).metadata['general.architecture'] == 'gpt2'
+    copy = _rewrite_gguf(good, tmp_path/'copy.gguf', lambda name, a: a)          # the rewriting itself damages nothing
+    back, _ = load(copy)
+    ids = torch.tensor([tok.encode('to be')])
+    with torch.no_grad(): torch.testing.assert_close(back(ids), small(ids), atol=1e-6, rtol=0)
+    qkv = 'blk.1.attn_qkv.weight'
+    assert read_gguf(good).tensors[qkv].shape == (3 * 16, 16)
+    missing = _rewrite_gguf(good, tmp_path/'missing.gguf', lambda name, a: None if name == qkv else a)
+    short = _rewrite_gguf(good, tmp_path/'short.gguf', lambda name, a: a[:-16] if name == qkv else a)  # Q and K, no V
+    with pytest.raises(GGUFError, match=r"missing\.gguf: tensor 'blk\.1\.attn_qkv\.weight' is missing"): load(missing)
+    with pytest.raises(GGUFError, match=r"tensor 'blk\.1\.attn_qkv\.weight' has shape \(32, 16\), our GPT needs \(48, 16\)"): load(short)
+
 def test_bad_input(tmp_path):
     good = PATH.read_bytes()
     (tmp_path/'t.gguf').write_bytes(good[:len(good) // 2])

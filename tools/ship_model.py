@@ -27,6 +27,7 @@ from llm_nb.lmdata import LMData, evaluate
 from llm_nb.checkpoint import verify_checkpoint, find_checkpoint
 from llm_nb.runs import load_model
 from llm_nb.generation import sample_text
+from llm_nb.seq2seq import unseen_forms
 
 FILES = ('model.safetensors', 'config.json', 'tokenizer.txt')
 
@@ -218,13 +219,6 @@ returns `(model, tokenizer, config)`.
 """ + '\n\n'.join(f'```\n{p}\n```' for p in good) + '\n'
     (out/'README.md').write_text(text, encoding='utf-8')
     return card
-
-def unseen_forms(train_pairs, refs):
-    "The words of `refs` (French, lower-cased, 'vas-tu' one word) that occur in no training target: a model cannot learn them."
-    import re
-    words = lambda t: re.findall(r"[\w'-]+", t.lower())
-    seen = {w for p in train_pairs for w in words(p['fr'])}
-    return sorted({w for r in refs for w in words(r) if w not in seen})
 
 def probe_row(probe, unseen):
     "The card's 'How are you?' row: both outputs, whether each is a reference, and which reference words training never shows."
