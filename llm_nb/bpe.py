@@ -432,10 +432,11 @@ def show_tokens(tok:BPETokenizer, # a byte-level tokenizer
 
 # %% ../nbs/01a_bpe.ipynb #5c1d2e04
 def _re_class(prop:str, # a class in `regex` syntax, e.g. r'\p{L}'
+              end:int=0x10000, # one past the last code point listed (the default: the Basic Multilingual Plane)
              ) -> str:
-    "The characters of the Basic Multilingual Plane in `regex`'s class `prop`, as ranges inside a stdlib `re` class."
-    bmp = ''.join(map(chr, range(0x10000)))
-    runs = regex.findall(f'{prop}+', bmp)  # runs of consecutive code points in the class
+    "The characters below `end` in `regex`'s class `prop`, as ranges inside a stdlib `re` class."
+    chars = ''.join(map(chr, range(end)))
+    runs = regex.findall(f'{prop}+', chars)  # runs of consecutive code points in the class
     return ''.join(re.escape(r[0]) + ('-' + re.escape(r[-1]) if len(r) > 1 else '') for r in runs)
 
 @functools.cache
