@@ -7,7 +7,10 @@ Training (Tiny Shakespeare, GPT-2 pre-tokenization, one core):
   - fast vs naive trainer at vocab 512 on the same text (the naive one on a prefix by default: it is slow by design);
   - fast vs HF `tokenizers` BpeTrainer (Rust, RAYON_NUM_THREADS=1) at vocab 512 and 4096 on all of Tiny Shakespeare.
 Encoding (Tiny Shakespeare, GPT-2's ranks):
-  - our pure-Python encoder (cold chunk cache, then warm) vs tiktoken with the same ranks, in MB/s;
+  - our pure-Python encoder (cold chunk cache, then warm) vs tiktoken with the same ranks, in MB/s; the same cold
+    comparison on Chinese (the first 300,000 characters of the Tang poems);
+  - the pre-tokenizer alone: GPT-2's pattern on `regex`, on `regex` under a time limit, and on stdlib `re` with the
+    classes spelled out (our built-in route), plus the one-off cost of building that `re` pattern (once per process);
   - the cost of the pattern guard: the same regex written as `(?:...)` is not one of ours, so it is matched under a
     time limit (`regex`'s `timeout=`); cold-cache encoding with it against the built-in pattern.
 Every timing is the best of --repeat runs, in process CPU time by default (all contenders run on one thread).
@@ -29,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import interleave, load_line, pin
 
 from llm_nb.data import get_path, load_text
-from llm_nb.bpe import GPT2_PATTERN, BPETokenizer, bytes_to_unicode, train_bpe, train_bpe_naive
+from llm_nb.bpe import GPT2_PATTERN, BPETokenizer, _gpt2_re, bytes_to_unicode, train_bpe, train_bpe_naive
+from llm_nb.tokenization import _compile_pattern, _findall
 
 CLOCK = time.process_time  # CPU time of this process: everything timed here runs on one thread, and on a shared
                            # machine wall time mostly measures the neighbours (--clock wall to use it anyway)
@@ -119,6 +123,7 @@ def main():
           f'vocab 4096 on all of Tiny Shakespeare < 10 s -> {"met" if t_ours < 10 else "NOT met"}\n')
 
     print('== Construction and encoding (GPT-2 ranks, all of Tiny Shakespeare) ==')
+    _gpt2_re.cache_clear(); t0 = CLOCK(); _gpt2_re(); t_re_build = CLOCK() - t0   # what the first encode in a process pays
     import tiktoken, tiktoken.load
     from tiktoken_ext.openai_public import r50k_pat_str
     def tt_build():
@@ -154,6 +159,24 @@ def main():
           f'warm {"met" if t_tt / t_warm >= .25 else "NOT met"}')
     ratios.update(encode_time_ours_cold_over_tiktoken=t_cold / t_tt_cold, encode_time_ours_warm_over_tiktoken=t_warm / t_tt)
 
+    zh = load_text('tang-poems')[:300_000]   # Chinese: long pre-tokens, nearly all distinct, so nearly all go through BPE
+    def cold_zh(): gpt2._cache.clear(); return gpt2.encode(zh)
+    t, o = timed({'ours': cold_zh, 'tiktoken': lambda: ref.encode_ordinary(zh)}, a.repeat)
+    assert o['ours'] == o['tiktoken']
+    zmb = len(zh.encode('utf-8')) / 1e6
+    print(f'Chinese ({len(zh):,} chars of Tang poems, {zmb:.2f} MB), cold: ours {zmb / t["ours"]:.2f} MB/s, tiktoken '
+          f'{zmb / t["tiktoken"]:.2f} MB/s = {t["tiktoken"] / t["ours"]:.0%} of tiktoken (same {len(o["ours"]):,} ids)')
+    ratios['encode_time_ours_cold_over_tiktoken_chinese'] = t['ours'] / t['tiktoken']
+
+    rx = _compile_pattern(GPT2_PATTERN)
+    t, o = timed({'regex': lambda: rx.findall(text), 'limit': lambda: _findall(rx, text, False),
+                  're': lambda: gpt2._split(text)}, a.repeat)
+    assert o['regex'] == o['limit'] == o['re']
+    print(f'pre-tokenizer alone, Tiny Shakespeare: regex {t["regex"]:.3f} s | regex under a time limit {t["limit"]:.3f} s | '
+          f'stdlib re (ours) {t["re"]:.3f} s = {t["regex"] / t["re"]:.2f}x faster than regex (same {len(o["re"]):,} '
+          f'pre-tokens); building the re pattern, once per process: {t_re_build:.3f} s')
+    ratios['split_time_re_over_regex'] = t['re'] / t['regex']
+
     guarded = BPETokenizer(gpt2.ranks, f'(?:{GPT2_PATTERN})', gpt2.special_tokens)  # same matches, not one of ours
     assert guarded._trusted is False and gpt2._trusted is True
     def cold_guarded(): guarded._cache.clear(); return guarded.encode(text)
@@ -161,7 +184,7 @@ def main():
     t, o = timed({'builtin': cold_builtin, 'guarded': cold_guarded}, a.repeat)
     assert o['guarded'] == ids
     print(f'ours, cleared cache, a pattern not ours (matched under a time limit) {mb / t["guarded"]:6.2f} MB/s: '
-          f'{t["guarded"] / t["builtin"]:.2f}x the time with the built-in pattern')
+          f'{t["guarded"] / t["builtin"]:.2f}x the time with the built-in pattern (which takes the stdlib re route)')
     ratios['encode_time_guarded_pattern_over_builtin'] = t['guarded'] / t['builtin']
     print(load_line() + '\n')
     for k, v in ratios.items(): print(f'RATIO {k}={v:.3f}')

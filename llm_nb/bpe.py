@@ -7,7 +7,8 @@ __all__ = ['GPT2_PATTERN', 'CL100K_PATTERN', 'PATTERNS', 'pre_tokenize', 'train_
            'load_tokenizer', 'bytes_to_unicode', 'token_spans', 'show_tokens']
 
 # %% ../nbs/01a_bpe.ipynb #e6d1a0b3
-import heapq, html, json, re
+import functools, heapq, html, json, re, sys
+import regex
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -153,6 +154,21 @@ def _bpe_simple(data:bytes, ranks:dict[bytes,int]) -> list[int]:
         parts[bi:bi+2] = [parts[bi] + parts[bi+1]]
     return [ranks[p] for p in parts]
 
+_NO_RANK = sys.maxsize  # the "rank" of a pair that is not a token: larger than any real rank
+
+def _bpe_fast(data:bytes, ranks:dict[bytes,int]) -> list[int]:
+    "Same result as `_bpe_simple`, keeping every adjacent pair's rank in a list: a merge re-ranks only its two neighbours."
+    parts = [_BYTES[b] for b in data]
+    get = ranks.get
+    pair_ranks = [get(a + b, _NO_RANK) for a, b in zip(parts, parts[1:])]  # pair_ranks[i]: rank of parts[i] + parts[i+1]
+    while pair_ranks and (best := min(pair_ranks)) != _NO_RANK:
+        i = pair_ranks.index(best)  # the leftmost pair of the lowest rank (`min` and `index` are C loops)
+        parts[i] += parts.pop(i + 1)
+        del pair_ranks[i]
+        if i < len(pair_ranks): pair_ranks[i] = get(parts[i] + parts[i+1], _NO_RANK)
+        if i > 0: pair_ranks[i-1] = get(parts[i-1] + parts[i], _NO_RANK)
+    return [ranks[p] for p in parts]
+
 def _bpe_heap(data:bytes, ranks:dict[bytes,int]) -> list[int]:
     "Same result as `_bpe_simple` in O(n log n): a heap of (rank, start) over a linked list of parts."
     n = len(data)
@@ -231,9 +247,14 @@ class BPETokenizer(TokenizerBase):
     def _has_id(self, i): return i in self.decoder
 
     # --- encoding
+    def _split(self, text:str) -> list[str]:
+        "The pre-tokens of `text` (the Speed section below gives GPT-2's own pattern a faster route)."
+        return _findall(self._re, text, self._trusted)
+
     def _encode_chunk(self, data:bytes) -> list[int]:
+        "The ids of one pre-token's bytes."
         if (i := self.ranks.get(data)) is not None: return [i]  # the whole chunk is one token: the common case
-        return _bpe_simple(data, self.ranks) if len(data) < 64 else _bpe_heap(data, self.ranks)
+        return _bpe_fast(data, self.ranks) if len(data) < 64 else _bpe_heap(data, self.ranks)
 
     def _encode_ordinary(self, text):
         try: text.encode('utf-8')
@@ -241,10 +262,11 @@ class BPETokenizer(TokenizerBase):
             text = text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')
         cache, out = self._cache, []
         if len(cache) > self.cache_size: cache.clear()
-        for chunk in _findall(self._re, text, self._trusted):
-            ids = cache.get(chunk)
+        get, extend = cache.get, out.extend  # bound once: this loop runs once per pre-token
+        for chunk in self._split(text):
+            ids = get(chunk)
             if ids is None: ids = cache[chunk] = self._encode_chunk(chunk.encode('utf-8'))
-            out.extend(ids)
+            extend(ids)
         return out
 
     def _decode_bytes(self, ids):
@@ -407,3 +429,26 @@ def show_tokens(tok:BPETokenizer, # a byte-level tokenizer
         sup = f'<sup style="color:#c00">{n}</sup>' if n > 1 else ''
         spans.append(f'<span style="{style}" title="{n} token(s)">{html.escape(piece).replace(chr(10), "↵<br>")}</span>{sup}')
     return '<div style="line-height:1.9">' + ''.join(spans) + '</div>'
+
+# %% ../nbs/01a_bpe.ipynb #5c1d2e04
+def _re_class(prop:str, # a class in `regex` syntax, e.g. r'\p{L}'
+              end:int=0x10000, # one past the last code point listed (the default: the Basic Multilingual Plane)
+             ) -> str:
+    "The characters below `end` in `regex`'s class `prop`, as ranges inside a stdlib `re` class."
+    chars = ''.join(map(chr, range(end)))
+    runs = regex.findall(f'{prop}+', chars)  # runs of consecutive code points in the class
+    return ''.join(re.escape(r[0]) + ('-' + re.escape(r[-1]) if len(r) > 1 else '') for r in runs)
+
+@functools.cache
+def _gpt2_re() -> re.Pattern:
+    "GPT-2's pattern for the standard library's `re`: the same pre-tokens as `GPT2_PATTERN` on text within U+0000-U+FFFF."
+    L, N, S = _re_class(r'\p{L}'), _re_class(r'\p{N}'), _re_class(r'\s')
+    return re.compile(rf"""'(?:[sdmt]|ll|ve|re)| ?[{L}]+| ?[{N}]+| ?[^{S}{L}{N}]+|[{S}]+(?![^{S}])|[{S}]+""")
+
+_ASTRAL = re.compile('[\U00010000-\U0010FFFF]')  # a character above U+FFFF
+
+def _split_gpt2(self, text:str) -> list[str]:
+    "The pre-tokens of `text`: GPT-2's own pattern runs on stdlib `re` when `text` has no character above U+FFFF."
+    if self.pattern == GPT2_PATTERN and (text.isascii() or not _ASTRAL.search(text)): return _gpt2_re().findall(text)
+    return _findall(self._re, text, self._trusted)
+BPETokenizer._split = _split_gpt2

@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 import llm_nb.tokenization as part1, llm_nb.bpe as part2
 from llm_nb.data import get_path, load_text
 from llm_nb.tokenization import CharTokenizer, FORMAT_VERSION, Tokenizer, WordTokenizer, pad_batch
-from llm_nb.bpe import BPETokenizer, _bpe_heap, _bpe_simple, load_tokenizer, pre_tokenize, train_bpe, train_bpe_naive
+from llm_nb.bpe import (BPETokenizer, _bpe_fast, _bpe_heap, _bpe_simple, _gpt2_re, load_tokenizer, pre_tokenize, train_bpe,
+                        train_bpe_naive)
 
 @pytest.fixture(scope='module')
 def shakespeare(): return load_text('tinyshakespeare')
@@ -42,13 +43,51 @@ def test_lone_surrogate_documented_replacement(small_bpe):
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=1, max_size=300))
 def test_heap_and_simple_merge_agree(gpt2, data):
-    assert _bpe_heap(data, gpt2.ranks) == _bpe_simple(data, gpt2.ranks)
+    assert _bpe_heap(data, gpt2.ranks) == _bpe_simple(data, gpt2.ranks) == _bpe_fast(data, gpt2.ranks)
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40).map(lambda s: s.encode('utf-8')))  # real text's bytes: the merges GPT-2 actually makes
+def test_fast_and_simple_merge_agree_on_text(gpt2, data):
+    assert _bpe_fast(data, gpt2.ranks) == _bpe_simple(data, gpt2.ranks)
 
 def test_heap_and_simple_merge_agree_on_repetitive_bytes(small_bpe):
     rng = random.Random(0)
     for _ in range(200):
         data = bytes(rng.choice(b'ab ') for _ in range(rng.randrange(1, 200)))
-        assert _bpe_heap(data, small_bpe.ranks) == _bpe_simple(data, small_bpe.ranks)
+        assert _bpe_heap(data, small_bpe.ranks) == _bpe_simple(data, small_bpe.ranks) == _bpe_fast(data, small_bpe.ranks)
+
+# --- the stdlib `re` route for GPT-2's pattern: the same pre-tokens as `regex` ----------------------------------
+# characters where `re` and `regex` (or Unicode versions) could disagree: the contraction letters, every kind of
+# whitespace (U+001C-U+001F are str.isspace() but not Unicode White_Space), digits that are not decimal, letters that
+# are numbers, marks, format characters, the class boundaries of Latin-1, and characters new in recent Unicode versions
+TRICKY_CHARS = list("'sdmtlvreSDMTLVRE \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u205f\u3000"
+                    "09\u0660\u00b2\u00bd\u2167\u3007\u4e00\u4e2d\u00aa\u00b5\u00ba\u00d7\u00f7\u00df\u0301\u200b\u200d"
+                    "\ufeff\u0e01\u0e31\u1e9e\u2c2f\ua7c0\u0870\u0897\u1cfa\u31ef\ufffd\uffff!_-\\[]^")
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(TRICKY_CHARS) | st.characters(max_codepoint=0xFFFF), max_size=60))
+def test_stdlib_re_split_is_gpt2_pattern(s):
+    assert _gpt2_re().findall(s) == pre_tokenize(s)
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF, categories=['Cs']) | st.sampled_from(TRICKY_CHARS), max_size=30))
+def test_stdlib_re_split_with_surrogates(s):  # what `pre_tokenize` may be given (encode replaces lone surrogates first)
+    assert _gpt2_re().findall(s) == pre_tokenize(s)
+
+def test_stdlib_re_split_on_every_bmp_character(shakespeare):
+    every = ''.join(map(chr, range(0x10000)))
+    shuffled = ''.join(random.Random(0).sample(every, len(every)))
+    for s in (every, shuffled, every[::-1], shakespeare, load_text('tang-poems')[:200_000]):
+        assert _gpt2_re().findall(s) == pre_tokenize(s)
+
+def test_split_routes(gpt2, small_bpe):
+    "GPT-2's pattern takes the `re` route unless the text has a character above U+FFFF; other patterns never do."
+    s = "it's 12 naïve 中文 " * 3
+    assert gpt2._split(s) == _gpt2_re().findall(s) == pre_tokenize(s)
+    for t in (s + '🙂', '🙂', '𠀀中', 'a\U0010ffffb'):  # above U+FFFF: the regex route, the same pre-tokens
+        assert gpt2._split(t) == pre_tokenize(t)
+    cl = BPETokenizer(gpt2.ranks, 'cl100k')
+    assert cl._split("it's 12345") == pre_tokenize("it's 12345", 'cl100k') != gpt2._split("it's 12345")
 
 # --- trainers --------------------------------------------------------------------------------------------------
 def test_wikipedia_example():

@@ -78,6 +78,19 @@ def test_disallowed_special_raises_by_default(gpt2):
     with pytest.raises(ValueError, match=r"special token '<\|endoftext\|>' at position 5"):
         gpt2.encode(f'Hello{EOT}')
 
+def test_chinese_poems_cold_and_warm(ref):
+    "Real Chinese text (long pre-tokens, nearly all of them merged by BPE), with an empty cache and then a full one."
+    tang = load_text('tang-poems')[:200_000]
+    tok = BPETokenizer.from_gpt2_files()
+    theirs = ref.encode_ordinary(tang)
+    assert tok.encode(tang) == theirs
+    assert tok.encode(tang) == theirs
+
+def test_astral_text_takes_the_regex_route(gpt2, ref, shakespeare):
+    "Text with characters above U+FFFF is split by `regex`; the ids stay tiktoken's."
+    text = shakespeare[:20_000].replace('e\n', 'e 🙂\n') + ' 𠀀𠀁 emoji 👍🏽'
+    assert gpt2.encode(text) == ref.encode_ordinary(text)
+
 def test_encode_batch_matches(gpt2, ref, shakespeare):
     texts = shakespeare[:20_000].split('\n\n')
     assert gpt2.encode_batch(texts) == ref.encode_batch(texts)
