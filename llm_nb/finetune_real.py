@@ -182,7 +182,7 @@ class LastBlockClassifier(nn.Module):
                 ):
         super().__init__()
         self.block, self.ln_f, self.pool = block, ln_f, pool
-        self.head = nn.Linear(ln_f.weight.shape[0], n_classes, device=ln_f.weight.device)   # beside the block
+        self.head = nn.Linear(ln_f.weight.shape[0], n_classes, device=ln_f.weight.device, dtype=ln_f.weight.dtype)   # beside the block
     def forward(self,
                 x:torch.Tensor, # (B, T, C) what enters the last block
                 mask:torch.Tensor|None, # the attention mask the GPT built for that batch
